@@ -1,0 +1,33 @@
+"""How the training signal reaches each layer: gradient norms layer by layer.
+
+Chapter 0 uses it to show why the deepest plain net never starts; chapter 2 (the gradient
+highway) builds on it.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .data import Dataset
+from .models import weight_layers
+from .training import loss_function
+
+
+def gradient_norms_per_layer(model: nn.Module, data: Dataset) -> list[float]:
+    """‖∂L/∂W_l‖ (Frobenius) for every weight layer l from input to output, on the whole of ``data``.
+
+    The model stays in training mode (BatchNorm uses the batch statistics, as in training) and its
+    parameters are not changed; gradients are computed with ``torch.autograd.grad``, so existing
+    ``.grad`` fields are left alone.
+    """
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be a resbook.data.Dataset, got {type(data).__name__}")
+    layers = weight_layers(model)
+    if not layers:
+        raise ValueError("model has no Linear layers to measure")
+    model.to(data.x.device).train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}  # BatchNorm running stats
+    loss = loss_function(data.task)(model(data.x), data.y)
+    grads = torch.autograd.grad(loss, [layer.weight for layer in layers])
+    model.load_state_dict(state)  # measuring must not move the running statistics
+    return [float(g.norm()) for g in grads]

@@ -1,0 +1,42 @@
+"""Facts about the data sets: offline, seeded, shaped as the chapters expect."""
+import pytest
+import torch
+
+from resbook.data import Dataset, digits, spirals, teacher_regression
+
+
+def test_digits_ship_with_scikit_learn_and_are_standardised():
+    data = digits()
+    assert (len(data), data.n_features, data.n_outputs) == (1797, 64, 10)
+    varying = data.x.std(0) > 0
+    torch.testing.assert_close(data.x.mean(0), torch.zeros(64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(data.x.std(0)[varying], torch.ones(int(varying.sum())), atol=1e-4, rtol=0)
+
+
+def test_generated_tasks_are_determined_by_their_seed():
+    assert torch.equal(spirals(seed=3).x, spirals(seed=3).x)
+    assert not torch.equal(spirals(seed=3).x, spirals(seed=4).x)
+    assert torch.equal(teacher_regression(seed=1).y, teacher_regression(seed=1).y)
+
+
+def test_spirals_are_balanced_two_class_points_in_the_unit_disc():
+    data = spirals(n=200, noise=0.0)
+    assert data.n_outputs == 2 and int(data.y.sum()) == 100
+    assert float(data.x.norm(dim=1).max()) <= 1.0 + 1e-6
+
+
+def test_teacher_regression_targets_come_from_a_bounded_teacher():
+    data = teacher_regression(n=50, features=3, hidden=4)
+    assert data.y.shape == (50, 1) and data.task == "regression"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: spirals(n=1), "n"), (lambda: spirals(noise=-1.0), "noise"),
+    (lambda: teacher_regression(features=0), "features"), (lambda: spirals(seed=-2), "seed"),
+    (lambda: Dataset("x", torch.zeros(3), torch.zeros(3), "classification"), "2-D"),
+    (lambda: Dataset("x", torch.zeros(3, 2), torch.zeros(4), "classification"), "same number"),
+    (lambda: Dataset("x", torch.zeros(3, 2), torch.zeros(3), "ranking"), "task"),
+])
+def test_bad_arguments_raise_naming_the_argument(make, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        make()

@@ -1,0 +1,53 @@
+"""Facts about device choice, seeding and profiles."""
+import pytest
+import torch
+
+from resbook.device import choose_device, seed_everything
+from resbook.profile import PROFILES, get_profile
+
+
+def test_environment_variable_overrides_the_device(monkeypatch):
+    monkeypatch.setenv("RESBOOK_DEVICE", "cpu")
+    assert choose_device() == torch.device("cpu")
+
+
+def test_default_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.delenv("RESBOOK_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert choose_device().type == expected
+
+
+def test_unknown_device_names_the_allowed_ones():
+    with pytest.raises(ValueError, match="'cuda', 'mps', 'cpu'"):
+        choose_device("tpu")
+
+
+def test_seeding_repeats_the_same_random_numbers():
+    seed_everything(5)
+    first = torch.randn(3)
+    seed_everything(5)
+    assert torch.equal(first, torch.randn(3))
+
+
+def test_profile_follows_the_device_unless_overridden(monkeypatch):
+    monkeypatch.delenv("RESBOOK_PROFILE", raising=False)
+    assert get_profile(device=torch.device("cpu")).name == "quick"
+    assert get_profile(device=torch.device("cuda")).name == "full"
+    monkeypatch.setenv("RESBOOK_PROFILE", "full")
+    assert get_profile(device=torch.device("cpu")).name == "full"
+
+
+def test_full_profile_is_at_least_as_big_as_quick_in_every_size():
+    quick, full = PROFILES["quick"], PROFILES["full"]
+    assert full.seeds >= quick.seeds and full.steps >= quick.steps and full.width >= quick.width
+    assert max(full.depths) >= max(quick.depths)
+
+
+def test_unknown_profile_names_the_allowed_ones():
+    with pytest.raises(ValueError, match="'quick', 'full'"):
+        get_profile("huge")
+
+
+def test_seed_must_be_a_non_negative_int():
+    with pytest.raises(TypeError, match="seed"):
+        seed_everything(1.5)

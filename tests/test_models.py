@@ -1,0 +1,105 @@
+"""Facts about the plain and residual MLPs that every chapter trains."""
+import copy
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from resbook.models import Block, mlp, plain_mlp, residual_mlp, weight_layers
+
+
+def first_block(net: nn.Sequential) -> Block:
+    return next(m for m in net if isinstance(m, Block))
+
+
+@settings(max_examples=25, deadline=None)
+@given(width=st.integers(1, 16), batch=st.integers(2, 8), seed=st.integers(0, 2**16),
+       norm=st.sampled_from(["batch", "layer", None]), preactivation=st.booleans())
+def test_zero_branch_residual_block_is_exactly_the_identity(width, batch, seed, norm, preactivation):
+    # With F = 0 the block computes y = x + 0 (and, post-activation, relu of a non-negative x).
+    torch.manual_seed(seed)
+    net = residual_mlp(4, width, width, 3, norm=norm, preactivation=preactivation, zero_init_branch=True)
+    block = first_block(net)
+    x = torch.randn(batch, width).abs()  # non-negative, as after the stem's ReLU
+    assert torch.equal(block(x), x)
+
+
+def test_depth_counts_weight_layers_stem_two_per_block_and_head():
+    for depth in (2, 4, 20, 56):
+        assert len(weight_layers(residual_mlp(depth, 8, 5, 3))) == depth
+
+
+def test_plain_and_residual_nets_differ_only_in_the_identity_gate():
+    torch.manual_seed(0)
+    plain = plain_mlp(8, 16, 4, 2)
+    torch.manual_seed(0)
+    residual = residual_mlp(8, 16, 4, 2)
+    plain_state, residual_state = plain.state_dict(), residual.state_dict()
+    assert plain_state.keys() == residual_state.keys()
+    differing = {k for k in plain_state if not torch.equal(plain_state[k], residual_state[k])}
+    assert differing and all(k.endswith("identity_gate") for k in differing)
+
+
+def test_residual_block_adds_its_branch_to_its_input():
+    # Independent computation: y = relu(x + F(x)) written out by hand from the branch's layers.
+    torch.manual_seed(1)
+    block = first_block(residual_mlp(4, 6, 6, 2, norm=None))
+    x = torch.randn(5, 6)
+    linear1, _, _, linear2, _ = block.branch
+    by_hand = torch.relu(x + linear2(torch.relu(linear1(x))))
+    torch.testing.assert_close(block(x), by_hand)
+
+
+def test_plain_block_drops_the_input():
+    torch.manual_seed(1)
+    block = first_block(plain_mlp(4, 6, 6, 2, norm=None))
+    x = torch.randn(5, 6)
+    torch.testing.assert_close(block(x), torch.relu(block.branch(x)))
+
+
+def test_residual_scale_multiplies_the_branch():
+    torch.manual_seed(2)
+    net = residual_mlp(4, 6, 6, 2, norm=None, residual_scale=0.25)
+    block, x = first_block(net), torch.randn(3, 6)
+    torch.testing.assert_close(block(x), torch.relu(x + 0.25 * block.branch(x)))
+
+
+def test_zero_init_residual_net_is_as_deep_as_asked_yet_computes_like_a_shallow_one():
+    torch.manual_seed(3)
+    deep = residual_mlp(20, 8, 5, 3, norm=None, zero_init_branch=True)
+    shallow = nn.Sequential(*(m for m in deep if not isinstance(m, Block)))  # stem + head
+    x = torch.randn(7, 5)
+    torch.testing.assert_close(deep(x), shallow(x))
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu", "identity"])
+def test_every_activation_builds_and_runs(activation):
+    net = plain_mlp(6, 8, 3, 2, activation=activation)
+    assert net(torch.randn(4, 3)).shape == (4, 2)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(depth=0), "depth"), (dict(depth=7), "even"), (dict(width=0), "width"),
+    (dict(depth=4.0), "depth"), (dict(activation="sigmoidal"), "activation"),
+    (dict(norm="group"), "norm"), (dict(residual_scale=-1.0), "residual_scale"),
+    (dict(residual="yes"), "residual"), (dict(residual=False, zero_init_branch=True), "zero_init_branch"),
+])
+def test_bad_arguments_raise_naming_the_argument(kwargs, message):
+    arguments = dict(depth=4, width=8, in_features=3, out_features=2, residual=True) | kwargs
+    with pytest.raises((ValueError, TypeError), match=message):
+        mlp(**arguments)
+
+
+def test_weight_layers_rejects_non_modules():
+    with pytest.raises(TypeError, match="model"):
+        weight_layers("not a model")
+
+
+def test_building_a_net_does_not_touch_another_nets_weights():
+    torch.manual_seed(4)
+    first = residual_mlp(6, 8, 3, 2)
+    before = copy.deepcopy(first.state_dict())
+    residual_mlp(6, 8, 3, 2)
+    assert all(torch.equal(before[k], v) for k, v in first.state_dict().items())

@@ -1,0 +1,40 @@
+"""Facts about the book's plotting helpers."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from resbook.plots import KIND_COLORS, PALETTE, plot_band, smooth, use_book_style  # noqa: E402
+
+
+def test_smooth_is_a_running_mean_shorter_at_the_start():
+    np.testing.assert_allclose(smooth([1, 2, 3, 4, 5], 2), [1, 1.5, 2.5, 3.5, 4.5])
+    np.testing.assert_allclose(smooth([3, 1, 2], 10), [3, 2, 2])
+
+
+def test_band_draws_the_median_and_spans_runs_that_stopped_early():
+    use_book_style()
+    fig, ax = plt.subplots()
+    line = plot_band(ax, [[1, 2, 3], [3, 4, 5], [2, 3]], label="runs", color=PALETTE["blue"])
+    np.testing.assert_allclose(line.get_ydata(), [2, 3, 4])
+    plt.close(fig)
+
+
+def test_plain_and_residual_have_distinct_palette_colours():
+    assert KIND_COLORS["plain"] != KIND_COLORS["residual"]
+    assert set(KIND_COLORS.values()) <= set(PALETTE.values())
+
+
+@pytest.mark.parametrize("window", [0, 1.5])
+def test_smooth_rejects_a_bad_window(window):
+    with pytest.raises(ValueError, match="window"):
+        smooth([1, 2], window)
+
+
+def test_band_needs_at_least_one_run():
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="curves"):
+        plot_band(ax, [], label="none", color="k")
+    plt.close(fig)
