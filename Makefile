@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SETUP  := $(VENV)/.installed
 
-.PHONY: book test test-fast bench student clean
+.PHONY: book test test-fast bench student clean vendor browser
 
 $(SETUP): requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,34 @@ $(SETUP): requirements-dev.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-book: $(SETUP)
+# Browser assets from npm, pinned in package-lock.json: MathJax, served by the book itself so that it
+# reads offline, and axe-core for the accessibility checks of the browser tests.
+MATHJAX := node_modules/mathjax/es5
+VENDOR  := _vendor/html/mathjax
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+_vendor/.mathjax: node_modules/.installed
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/output/chtml/fonts $(VENDOR)/input/tex
+	cp $(MATHJAX)/tex-mml-chtml.js $(VENDOR)/
+	cp -r $(MATHJAX)/output/chtml/fonts/woff-v2 $(VENDOR)/output/chtml/fonts/
+	cp -r $(MATHJAX)/input/tex/extensions $(VENDOR)/input/tex/
+	cp -r $(MATHJAX)/a11y $(MATHJAX)/sre $(MATHJAX)/ui $(VENDOR)/
+	cp node_modules/mathjax/LICENSE $(VENDOR)/
+	touch $@
+
+vendor: _vendor/.mathjax
+
+# The browser tests drive Debian's Chromium (CI: root on a fresh machine without it).
+browser:
+	command -v chromium >/dev/null || (apt-get install -y chromium || (apt-get update && apt-get install -y chromium))
+
+book: $(SETUP) vendor
 	$(BIN)/python tools/build_book.py
 
-test: $(SETUP)
+test: $(SETUP) vendor browser
 	$(BIN)/python -m pytest
 
 test-fast: $(SETUP)
@@ -30,4 +54,4 @@ student: $(SETUP)
 	$(BIN)/python -m resbook.student --all -o student/
 
 clean:
-	rm -rf _build student .pytest_cache .hypothesis
+	rm -rf _build student .pytest_cache .hypothesis _vendor

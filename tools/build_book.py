@@ -31,9 +31,10 @@ def source_hash(root: Path = ROOT) -> str:
     return digest.hexdigest()
 
 
-def clear_stale_cache(build_dir: Path) -> None:
+def clear_stale_cache(build_dir: Path, root: Path = ROOT) -> None:
+    """Delete the execution cache in ``build_dir`` unless it was made from the current sources."""
     cache, stamp = build_dir / ".jupyter_cache", build_dir / ".resbook-source-hash"
-    current = source_hash()
+    current = source_hash(root)
     if stamp.exists() and stamp.read_text() == current:
         return
     if cache.exists():

@@ -1,0 +1,210 @@
+"""The student edition of a chapter: the same notebook with every solution taken out.
+
+A code cell tagged ``solution`` becomes a stub: if it defines a function, the stub keeps the
+imports before it, its signature and its docstring, and its body becomes ``raise NotImplementedError``;
+otherwise the whole cell does. The stub is tagged ``exercise-stub`` instead of ``solution``. A
+markdown cell tagged ``solution`` (a sphinx-exercise ``{solution}``, ``{solution-start}`` or
+``{solution-end}`` cell) is removed. Every other cell is kept as it is; all outputs are cleared.
+
+    python -m resbook.student book/00_degradation.ipynb -o student/
+    python -m resbook.student --all -o student/          # every chapter, book/[0-9][0-9]_*.ipynb
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import io
+import sys
+import tokenize
+from collections.abc import Sequence
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+SOLUTION_TAG = "solution"
+STUB_TAG = "exercise-stub"
+STUB_BODY = "# YOUR CODE HERE\nraise NotImplementedError"
+CHAPTER_PATTERN = "[0-9][0-9]_*.ipynb"
+
+
+def _first_function(tree: ast.Module) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    return next((node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+
+
+def _segment(lines: list[str], start: tuple[int, int], end: tuple[int, int]) -> str:
+    """Source text from (line, column) ``start`` to ``end``; lines count from 1, as in ``ast``."""
+    (first, start_col), (last, end_col) = start, end
+    if first == last:
+        return lines[first - 1][start_col:end_col]
+    middle = lines[first:last - 1]
+    return "\n".join([lines[first - 1][start_col:], *middle, lines[last - 1][:end_col]])
+
+
+def _signature_end(lines: list[str], def_line: int) -> tuple[int, int]:
+    """(line, column) just after the colon that ends the ``def`` starting on ``def_line``."""
+    text = "\n".join(lines[def_line - 1:]) + "\n"
+    depth, seen_def = 0, False
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        seen_def = seen_def or (token.type == tokenize.NAME and token.string == "def")
+        if token.type == tokenize.OP and token.string in "([{":
+            depth += 1
+        elif token.type == tokenize.OP and token.string in ")]}":
+            depth -= 1
+        elif seen_def and depth == 0 and token.type == tokenize.OP and token.string == ":":
+            line, column = token.end
+            return def_line + line - 1, column
+    raise ValueError("no colon after def")  # unreachable for source that ast has parsed
+
+
+def function_stub(source: str) -> str:
+    """The stub for a solution cell: its first top-level function with the body replaced, or a bare stub.
+
+    The stub keeps the imports that precede the function, its decorators, signature and docstring.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # e.g. IPython magics: no function to keep
+        return STUB_BODY
+    function = _first_function(tree)
+    if function is None:
+        return STUB_BODY
+    lines = source.splitlines()
+    imports = [ast.get_source_segment(source, node) for node in tree.body[:tree.body.index(function)]
+               if isinstance(node, (ast.Import, ast.ImportFrom))]
+    start = min([function.lineno] + [decorator.lineno for decorator in function.decorator_list])
+    body = function.body[0]
+    header = _segment(lines, (start, 0), _signature_end(lines, function.lineno))
+    same_line = body.lineno == function.lineno
+    indent = " " * (function.col_offset + 4) if same_line else lines[body.lineno - 1][:body.col_offset]
+    kept = [header]
+    if ast.get_docstring(function, clean=False) is not None:
+        kept.append(indent + _segment(lines, (body.lineno, body.col_offset), (body.end_lineno, body.end_col_offset)))
+    kept += [indent + line for line in STUB_BODY.splitlines()]
+    function_text = "\n".join(kept)
+    return "\n".join(imports) + "\n\n\n" + function_text if imports else function_text
+
+
+def _tags(cell: NotebookNode) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def _stub_cell(cell: NotebookNode) -> NotebookNode:
+    stub = copy.deepcopy(cell)
+    stub.source = function_stub(cell.source)
+    stub.metadata["tags"] = [tag for tag in _tags(cell) if tag != SOLUTION_TAG] + [STUB_TAG]
+    return stub
+
+
+def _cleared(cell: NotebookNode) -> NotebookNode:
+    cell = copy.deepcopy(cell)
+    if cell.cell_type == "code":
+        cell.outputs, cell.execution_count = [], None
+    return cell
+
+
+def student_edition(notebook: NotebookNode) -> NotebookNode:
+    """A new notebook: solution code cells become stubs, solution markdown cells go, outputs are cleared."""
+    if not isinstance(notebook, NotebookNode) or "cells" not in notebook:
+        raise TypeError(f"notebook must be an nbformat NotebookNode, got {type(notebook).__name__}")
+    edition = copy.deepcopy(notebook)
+    cells = []
+    for cell in notebook.cells:
+        if SOLUTION_TAG not in _tags(cell):
+            cells.append(_cleared(cell))
+        elif cell.cell_type == "code":
+            cells.append(_cleared(_stub_cell(cell)))
+        # a markdown (or raw) solution cell is left out
+    edition.cells = cells
+    return edition
+
+
+def read_notebook(path: Path) -> NotebookNode:
+    """The notebook at ``path``; ValueError with the reason if there is none, or it is not a notebook."""
+    if not path.is_file():
+        raise ValueError(f"notebook {str(path)!r} does not exist" if not path.exists()
+                         else f"notebook {str(path)!r} is not a file")
+    try:
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.validate(notebook)
+    except Exception as error:  # nbformat raises several kinds for text that is not a notebook
+        reason = str(error).split("\n")[0]
+        raise ValueError(f"{str(path)!r} is not a Jupyter notebook ({type(error).__name__}: {reason})") from error
+    return notebook
+
+
+def write_student_edition(notebook_path: str | Path, out_dir: str | Path) -> Path:
+    """Write the student edition of ``notebook_path`` into ``out_dir`` under the same name; return its path."""
+    notebook_path, out_dir = Path(notebook_path), Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"out_dir {str(out_dir)!r} is a file, not a directory")
+    edition = student_edition(read_notebook(notebook_path))
+    target = out_dir / notebook_path.name
+    if target.resolve() == notebook_path.resolve():
+        raise ValueError(f"out_dir {str(out_dir)!r} holds the chapter itself: writing there would erase its solutions")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nbformat.write(edition, target)
+    return target
+
+
+def chapter_paths(book_dir: str | Path) -> list[Path]:
+    """The chapters in ``book_dir``: notebooks named ``NN_name.ipynb``, in order."""
+    book_dir = Path(book_dir)
+    if not book_dir.is_dir():
+        raise ValueError(f"book directory {str(book_dir)!r} does not exist")
+    chapters = sorted(book_dir.glob(CHAPTER_PATTERN))
+    if not chapters:
+        raise ValueError(f"no chapters ({CHAPTER_PATTERN}) in {str(book_dir)!r}")
+    return chapters
+
+
+def untagged_solutions(notebook: NotebookNode) -> list[int]:
+    """Indices of cells that are part of a solution but lack the ``solution`` tag, so would reach students.
+
+    Those are markdown cells holding a ``{solution...}`` directive, and code cells between a
+    ``{solution-start}`` and its ``{solution-end}``.
+    """
+    found, inside = [], False
+    for index, cell in enumerate(notebook.cells):
+        is_markdown = cell.cell_type == "markdown"
+        part_of_solution = "{solution" in cell.source if is_markdown else inside
+        if part_of_solution and SOLUTION_TAG not in _tags(cell):
+            found.append(index)
+        if is_markdown and "{solution-start}" in cell.source:
+            inside = True
+        if is_markdown and "{solution-end}" in cell.source:
+            inside = False
+    return found
+
+
+def _report(chapter: Path, written: Path) -> None:
+    """Print what was written, and warn about solutions the student edition kept."""
+    stubs = sum(STUB_TAG in _tags(cell) for cell in nbformat.read(written, as_version=4).cells)
+    print(f"wrote {written} ({stubs} exercise stub{'s' * (stubs != 1)})")
+    for index in untagged_solutions(read_notebook(chapter)):
+        print(f"warning: {chapter} cell {index} is part of a solution but not tagged {SOLUTION_TAG!r}, "
+              f"so the student edition keeps it", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: write student editions; on a bad argument print one error line and return 2."""
+    parser = argparse.ArgumentParser(prog="python -m resbook.student", description=__doc__.split("\n")[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="chapter notebooks (.ipynb)")
+    parser.add_argument("--all", action="store_true", help=f"every chapter in the book directory ({CHAPTER_PATTERN})")
+    parser.add_argument("--book", type=Path, default=Path("book"), help="the book directory for --all (default: book)")
+    parser.add_argument("-o", "--out", type=Path, default=Path("student"), help="output directory (default: student)")
+    args = parser.parse_args(argv)
+    if bool(args.all) == bool(args.notebooks):
+        parser.error("give either notebooks or --all")
+    try:
+        for notebook in chapter_paths(args.book) if args.all else args.notebooks:
+            _report(notebook, write_student_edition(notebook, args.out))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

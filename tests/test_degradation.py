@@ -1,0 +1,70 @@
+"""Facts about chapter 0's experiment: the depth sweep of plain and residual nets."""
+import math
+
+import pytest
+import torch
+
+from resbook.data import digits, teacher_regression
+from resbook.degradation import DepthSweep, build_pair, depth_sweep
+from resbook.training import History
+
+
+def test_plain_and_residual_twins_start_from_the_same_weights():
+    plain, residual = build_pair(8, 16, digits(), seed=4)
+    for (name, p), (_, r) in zip(plain.state_dict().items(), residual.state_dict().items()):
+        if not name.endswith("identity_gate"):
+            assert torch.equal(p, r), name
+
+
+def test_twins_compute_differently_only_through_the_identity_path():
+    data = digits()
+    plain, residual = build_pair(8, 16, data, seed=4)
+    assert not torch.allclose(plain(data.x[:8]), residual(data.x[:8]))
+
+
+def test_sweep_trains_one_plain_and_one_residual_net_per_depth_and_seed():
+    data = teacher_regression(n=64, features=4)
+    sweep = depth_sweep(data, depths=(4, 6), seeds=(0, 1), width=8, steps=5, batch_size=16)
+    assert set(sweep.histories) == {(k, d) for k in ("plain", "residual") for d in (4, 6)}
+    assert all(len(runs) == 2 and all(len(h.loss) == 5 for h in runs) for runs in sweep.histories.values())
+
+
+def test_sweep_matches_training_each_net_alone_at_the_first_step():
+    # Same initial weights, same first minibatch: the first loss is computed before any update.
+    from resbook.training import train
+
+    data = digits()
+    sweep = depth_sweep(data, depths=(6,), seeds=(3,), width=8, steps=1, batch_size=32)
+    plain, _ = build_pair(6, 8, data, seed=3)
+    alone = train(plain, data, steps=1, batch_size=32, seed=3)
+    assert sweep.histories["plain", 6][0].loss[0] == pytest.approx(alone.loss[0], rel=1e-5)
+
+
+def test_loss_table_has_a_row_per_depth_and_reports_divergence():
+    runs = {("plain", 4): [History([1.0]), History([3.0], diverged_at=1)],
+            ("residual", 4): [History([0.5]), History([0.25])]}
+    table = DepthSweep((4,), (0, 1), runs, 0.0).loss_table()
+    lines = table.splitlines()
+    assert len(lines) == 3 and lines[2].startswith("| 4 |")
+    assert "1 of 2 diverged" in lines[2] and "0.375 (0.250–0.500)" in lines[2]
+
+
+def test_final_losses_are_infinite_for_diverged_runs():
+    sweep = DepthSweep((4,), (0,), {("plain", 4): [History([1.0], diverged_at=1)]}, 0.0)
+    assert sweep.final_losses("plain", 4) == [math.inf]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(depths=()), "depths"), (dict(seeds=()), "seeds"), (dict(depths=(4, 4)), "distinct"),
+    (dict(seeds=(-1,)), "seeds"), (dict(depths=(3,)), "even"),
+])
+def test_bad_sweep_arguments_are_named(kwargs, message):
+    arguments = dict(depths=(4,), seeds=(0,), width=4, steps=1, batch_size=8) | kwargs
+    with pytest.raises((ValueError, TypeError), match=message):
+        depth_sweep(teacher_regression(n=16, features=2), **arguments)
+
+
+def test_unknown_kind_or_depth_is_named():
+    sweep = DepthSweep((4,), (0,), {("plain", 4): [History([1.0])]}, 0.0)
+    with pytest.raises(ValueError, match="depth=8"):
+        sweep.final_losses("plain", 8)

@@ -1,0 +1,55 @@
+"""Facts about measuring the gradient each layer receives."""
+import pytest
+import torch
+
+from resbook.data import digits, teacher_regression
+from resbook.gradients import gradient_norms_per_layer
+from resbook.models import plain_mlp, residual_mlp, weight_layers
+
+
+def test_gradient_norms_match_backward_on_the_same_batch():
+    # Independent computation: ordinary backward() and the .grad of each Linear weight.
+    torch.manual_seed(0)
+    data = digits()
+    model = residual_mlp(8, 16, data.n_features, data.n_outputs)
+    norms = gradient_norms_per_layer(model, data)
+    model.zero_grad()
+    torch.nn.functional.cross_entropy(model(data.x), data.y).backward()
+    expected = [float(layer.weight.grad.norm()) for layer in weight_layers(model)]
+    assert norms == pytest.approx(expected, rel=1e-5)
+
+
+def test_two_layer_linear_net_gradient_matches_the_formula():
+    # L = mean((x W1ᵀ W2ᵀ - y)²): ∂L/∂W2 = (2/n) rᵀ h with h = x W1ᵀ, ∂L/∂W1 = (2/n) (r W2)ᵀ x.
+    torch.manual_seed(1)
+    data = teacher_regression(n=20, features=3)
+    model = plain_mlp(2, 4, 3, 1, norm=None, activation="identity")
+    first, last = weight_layers(model)
+    with torch.no_grad():
+        first.bias.zero_(), last.bias.zero_()
+        h = data.x @ first.weight.T
+        r = h @ last.weight.T - data.y
+        n = r.numel()
+        expected = [float((2 / n * (r @ last.weight).T @ data.x).norm()), float((2 / n * r.T @ h).norm())]
+    assert gradient_norms_per_layer(model, data) == pytest.approx(expected, rel=1e-5)
+
+
+def test_measuring_changes_neither_weights_nor_running_statistics():
+    torch.manual_seed(2)
+    data = digits()
+    model = plain_mlp(6, 8, 64, 10)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    gradient_norms_per_layer(model, data)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_one_norm_per_weight_layer():
+    torch.manual_seed(3)
+    assert len(gradient_norms_per_layer(plain_mlp(12, 8, 64, 10), digits())) == 12
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(TypeError, match="data"):
+        gradient_norms_per_layer(plain_mlp(4, 4, 2, 1), torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="Linear"):
+        gradient_norms_per_layer(torch.nn.ReLU(), teacher_regression(n=4, features=2))
