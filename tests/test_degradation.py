@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from resbook.data import digits, teacher_regression
-from resbook.degradation import DepthSweep, build_pair, depth_sweep
+from resbook.degradation import DepthSweep, build_pair, depth_sweep, first_to_last_gradient_ratio
 from resbook.training import History
 
 
@@ -68,3 +68,13 @@ def test_unknown_kind_or_depth_is_named():
     sweep = DepthSweep((4,), (0,), {("plain", 4): [History([1.0])]}, 0.0)
     with pytest.raises(ValueError, match="depth=8"):
         sweep.final_losses("plain", 8)
+
+
+def test_gradient_ratio_is_first_layer_over_last_layer_of_each_twin():
+    data = digits()
+    ratios = first_to_last_gradient_ratio(data, depths=(6,), width=8, seed=2)
+    from resbook.gradients import gradient_norms_per_layer
+
+    for kind, net in zip(("plain", "residual"), build_pair(6, 8, data, seed=2)):
+        norms = gradient_norms_per_layer(net, data)
+        assert ratios[kind] == [pytest.approx(norms[0] / norms[-1])]

@@ -19,6 +19,7 @@ import torch
 from ._checks import check_int
 from .batched import train_together
 from .data import Dataset
+from .gradients import gradient_norms_per_layer
 from .models import mlp
 from .training import History
 
@@ -65,6 +66,21 @@ def build_pair(depth: int, width: int, data: Dataset, seed: int) -> tuple[torch.
         torch.manual_seed(seed)
         nets.append(mlp(depth, width, data.n_features, data.n_outputs, residual=residual))
     return nets[0], nets[1]
+
+
+def first_to_last_gradient_ratio(data: Dataset, depths: Sequence[int], *, width: int,
+                                 seed: int = 0) -> dict[str, list[float]]:
+    """At initialisation, ‖∂L/∂W_first‖ / ‖∂L/∂W_last‖ for the plain and the residual twin of each depth.
+
+    Far above 1: the layers next to the input get much larger gradients than the head (exploding
+    towards the input); far below 1: they get much smaller ones (vanishing).
+    """
+    ratios: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    for depth in depths:
+        for kind, net in zip(KINDS, build_pair(depth, width, data, seed)):
+            norms = gradient_norms_per_layer(net, data)
+            ratios[kind].append(norms[0] / norms[-1])
+    return ratios
 
 
 def depth_sweep(data: Dataset, depths: Sequence[int], seeds: Sequence[int], *, width: int, steps: int,
