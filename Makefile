@@ -23,6 +23,8 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
+# The combined component, its fonts, the TeX extensions it loads on demand (\require, autoload) and
+# what its context menu loads on demand (a11y, sre, ui); published at the book's root as mathjax/.
 _vendor/.mathjax: node_modules/.installed
 	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/output/chtml/fonts $(VENDOR)/input/tex
 	cp $(MATHJAX)/tex-mml-chtml.js $(VENDOR)/
@@ -34,9 +36,11 @@ _vendor/.mathjax: node_modules/.installed
 
 vendor: _vendor/.mathjax
 
-# The browser tests drive Debian's Chromium (CI: root on a fresh machine without it).
+# The browser tests drive Debian's Chromium at /usr/bin/chromium (CI: root on a fresh machine without
+# it; Playwright's own browser downloads are not used).
+browser: export DEBIAN_FRONTEND := noninteractive
 browser:
-	command -v chromium >/dev/null || (apt-get install -y chromium || (apt-get update && apt-get install -y chromium))
+	test -x /usr/bin/chromium || (apt-get install -y chromium || (apt-get update && apt-get install -y chromium))
 
 book: $(SETUP) vendor
 	$(BIN)/python tools/build_book.py

@@ -23,3 +23,12 @@ def built_book() -> Path:
     if result.returncode != 0:
         pytest.fail(f"the book did not build:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
     return ROOT / "_build" / "html"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright launches Debian's Chromium (Playwright's own downloads are unavailable here),
+    with no name resolution outside this machine: a page that tries to load anything from outside
+    fails, and Chromium's background calls to Google fail quietly."""
+    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium",
+            "args": ["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"]}

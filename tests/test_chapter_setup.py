@@ -19,3 +19,19 @@ def test_setup_prints_device_and_profile_and_seeds(capsys, monkeypatch):
 def test_glue_names_must_be_identifiers():
     with pytest.raises(ValueError, match="name"):
         glue("plain 56 loss", 1.0)
+
+
+def test_numpy_and_torch_scalars_are_glued_as_python_numbers(monkeypatch):
+    import sys
+    import types
+
+    import numpy as np
+
+    glued = {}
+    fake = types.ModuleType("myst_nb")
+    fake.glue = lambda name, value, display=False: glued.__setitem__(name, value)
+    monkeypatch.setitem(sys.modules, "myst_nb", fake)
+    glue("from_numpy", np.float64(0.25))
+    glue("from_torch", torch.tensor(3))
+    assert glued == {"from_numpy": 0.25, "from_torch": 3}
+    assert type(glued["from_numpy"]) is float and format(glued["from_numpy"], ".2f") == "0.25"

@@ -139,33 +139,27 @@ def test_bad_arguments_raise_naming_the_argument(draw, kwargs, error, words):
 
 
 @pytest.mark.slow
-def test_moving_the_html_slider_in_a_browser_swaps_image_readout_and_alt():
-    playwright = pytest.importorskip("playwright.sync_api")
+def test_moving_the_html_slider_in_a_browser_swaps_image_readout_and_alt(page):
     first = interactive_figure(draw_line, slope=[-2, 0, 2], width=[1.0, 4.0],
                                alt="A line of slope {slope}, width {width}")
     second = interactive_figure(draw_line, slope=[1, 2], alt="Second figure, slope {slope}")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
-            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"])
-        page = browser.new_page()
-        errors, requests = [], []
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on("request", lambda request: requests.append(request.url))
-        page.set_content(f"<!doctype html><html lang=en><head><meta charset=utf-8><title>t</title>"
-                         f"</head><body>{first.html}{second.html}</body></html>")
-        figures = page.locator(".resbook-interactive")
-        image = figures.first.locator("img")
-        slope, width = figures.first.locator("input").all()
-        before = image.get_attribute("src")
-        slope.fill("2")  # fill on a range input sets the value and fires "input"
-        width.focus()
-        page.keyboard.press("ArrowRight")  # the way a keyboard user moves it
-        assert image.get_attribute("src") not in (before, None)
-        assert image.get_attribute("alt") == "A line of slope 2, width 4.0"
-        assert figures.first.locator("output").all_text_contents() == ["2", "4"]
-        assert image.evaluate("img => img.complete && img.naturalWidth > 0")
-        assert figures.nth(1).locator("output").all_text_contents() == ["1"]  # the other one stays
-        browser.close()
+    errors, requests = [], []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("request", lambda request: requests.append(request.url))
+    page.set_content(f"<!doctype html><html lang=en><head><meta charset=utf-8><title>t</title>"
+                     f"</head><body>{first.html}{second.html}</body></html>")
+    figures = page.locator(".resbook-interactive")
+    image = figures.first.locator("img")
+    slope, width = figures.first.locator("input").all()
+    before = image.get_attribute("src")
+    slope.fill("2")  # fill on a range input sets the value and fires "input"
+    width.focus()
+    page.keyboard.press("ArrowRight")  # the way a keyboard user moves it
+    assert image.get_attribute("src") not in (before, None)
+    assert image.get_attribute("alt") == "A line of slope 2, width 4.0"
+    assert figures.first.locator("output").all_text_contents() == ["2", "4"]
+    assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert figures.nth(1).locator("output").all_text_contents() == ["1"]  # the other one stays
     assert errors == []
     assert [url for url in requests if not url.startswith("data:")] == []

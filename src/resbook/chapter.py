@@ -31,6 +31,8 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     """Make ``value`` available to the book's text as ``{glue:}`name```; a no-op outside a book build."""
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name must be a Python identifier such as 'plain_56_loss', got {name!r}")
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()  # a NumPy or torch scalar: glue the Python number, which formats as one
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
