@@ -1,0 +1,73 @@
+"""How much faster is training nets together than one after another? (`make bench`)
+
+For the chapter's nets (BatchNorm MLPs of width 32, batch 128, on the digits), trains a group of
+plain and residual nets over a few seeds, once one at a time with `resbook.training.train` and once
+together with `resbook.batched.train_together` (both ways of batching), and prints the wall times
+and the speed-up. The three are interleaved and each is timed several times; the fastest time of
+each is kept, since other work on a shared machine only ever adds time.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+
+import torch
+
+from resbook.batched import train_together
+from resbook.data import digits
+from resbook.models import mlp
+from resbook.training import train
+
+
+def group(depth: int, nets: int, data) -> tuple[list[torch.nn.Module], list[int]]:
+    """Plain and residual nets alternately, two of each kind per seed: the chapter's comparison."""
+    torch.manual_seed(0)
+    models = [mlp(depth, 32, data.n_features, data.n_outputs, residual=i % 2 == 0) for i in range(nets)]
+    return models, [i // 2 for i in range(nets)]
+
+
+def seconds(run) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def bench(depth: int, nets: int, steps: int, repeats: int, data) -> dict[str, float]:
+    models, seeds = group(depth, nets, data)
+    runs = {
+        "one at a time": lambda ms: [train(m, data, steps=steps, seed=s) for m, s in zip(ms, seeds)],
+        "together (layers)": lambda ms: train_together(ms, data, steps=steps, seeds=seeds, batching="layers"),
+        "together (vmap)": lambda ms: train_together(ms, data, steps=steps, seeds=seeds, batching="vmap"),
+    }
+    best = {name: float("inf") for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            fresh = copy.deepcopy(models)
+            best[name] = min(best[name], seconds(lambda: run(fresh)))
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--depths", type=int, nargs="+", default=[20, 56])
+    parser.add_argument("--nets", type=int, nargs="+", default=[4, 8], help="nets per group (plain + residual × seeds)")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    data = digits()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.steps} steps, "
+          f"best of {args.repeats}; width 32, batch 128, BatchNorm, digits")
+    print(f"{'depth':>5} {'nets':>4} {'one at a time':>14} {'layers':>8} {'vmap':>8} {'speed-up layers':>16} {'speed-up vmap':>14}")
+    for depth in args.depths:
+        for nets in args.nets:
+            t = bench(depth, nets, args.steps, args.repeats, data)
+            one, layers, vmap = t["one at a time"], t["together (layers)"], t["together (vmap)"]
+            print(f"{depth:>5} {nets:>4} {one:>13.1f}s {layers:>7.1f}s {vmap:>7.1f}s {one / layers:>15.2f}× {one / vmap:>13.2f}×",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
