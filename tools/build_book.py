@@ -3,8 +3,9 @@
 Jupyter Book caches executed notebooks keyed on their code cells only, so a change to
 src/resbook/ would leave outputs computed by older code. This script keys the cache on a hash of
 the package and the pinned dependencies as well: when they change, the cache is cleared and every
-chapter is executed again. It then builds with warnings as errors and `--all` (so warnings are not
-hidden by Sphinx's own incremental build), and fails if any cell raised.
+chapter is executed again. It removes the previous HTML (so no page of an earlier build, e.g. of a
+chapter since removed, survives), then builds with warnings as errors and `--all` (so warnings are
+not hidden by Sphinx's own incremental build), and fails if any cell raised.
 
 Usage: python tools/build_book.py [--output DIR]   (DIR defaults to the repository root: _build/)
 """
@@ -49,6 +50,8 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=ROOT, help="folder that receives _build/")
     args = parser.parse_args()
     clear_stale_cache(args.output / "_build")
+    for old in ("html", ".doctrees"):  # no page of an earlier build survives; the execution cache does
+        shutil.rmtree(args.output / "_build" / old, ignore_errors=True)
     command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT),
                "--path-output", str(args.output), "--all", "-W", "--keep-going"]
     print(" ".join(command), flush=True)
