@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from resbook.batched import train_together
+from resbook.batched import train_groups, train_together
 from resbook.data import spirals, teacher_regression
 from resbook.models import Block, mlp
 from resbook.training import evaluate_loss, train
@@ -180,3 +180,34 @@ def net():
 def test_bad_arguments_raise_naming_the_argument(call, error, message):
     with pytest.raises(error, match=message):
         call(spirals(n=64))
+
+
+def test_groups_trained_side_by_side_match_groups_trained_one_after_another():
+    # Each group is independent of the others: on threads or in turn, the same numbers
+    # (one intra-op thread either way, so the floating-point reductions are the same too).
+    data = teacher_regression(n=64, features=4)
+
+    def groups():
+        made = []
+        for depth in (4, 6):
+            torch.manual_seed(depth)
+            made.append(([mlp(depth, 8, 4, 1, residual=r) for r in (False, True)], [1, 2]))
+        return made
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        in_turn = train_groups(groups(), data, workers=1, steps=8, batch_size=16)
+    finally:
+        torch.set_num_threads(previous)
+    side_by_side = train_groups(groups(), data, workers=2, steps=8, batch_size=16)
+    assert [[h.loss for h in g] for g in side_by_side] == [[h.loss for h in g] for g in in_turn]
+    assert torch.get_num_threads() == previous
+
+
+def test_train_groups_rejects_no_groups_and_bad_workers():
+    data = teacher_regression(n=16, features=2)
+    with pytest.raises(ValueError, match="groups"):
+        train_groups([], data, steps=1)
+    with pytest.raises(ValueError, match="workers"):
+        train_groups([([mlp(4, 4, 2, 1, residual=True)], [0])], data, workers=0, steps=1, batch_size=8)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from ._checks import check_int
-from .batched import train_together
+from .batched import train_groups
 from .data import Dataset
 from .gradients import gradient_norms_per_layer
 from .models import mlp
@@ -85,7 +85,7 @@ def first_to_last_gradient_ratio(data: Dataset, depths: Sequence[int], *, width:
 
 def depth_sweep(data: Dataset, depths: Sequence[int], seeds: Sequence[int], *, width: int, steps: int,
                 batch_size: int = 128, lr: float = 0.05, momentum: float = 0.9) -> DepthSweep:
-    """Train a plain and a residual net per depth and seed; each depth's nets are trained together."""
+    """Train a plain and a residual net per depth and seed: each depth's nets together, depths side by side."""
     if not isinstance(data, Dataset):
         raise TypeError(f"data must be a resbook.data.Dataset, got {type(data).__name__}")
     depths, seeds = tuple(depths), tuple(seeds)
@@ -95,13 +95,15 @@ def depth_sweep(data: Dataset, depths: Sequence[int], seeds: Sequence[int], *, w
         check_int("seeds[i]", seed, 0)
     if len(set(depths)) != len(depths):
         raise ValueError(f"depths must be distinct, got {depths}")
-    start, histories = time.perf_counter(), {}
-    for depth in depths:  # mlp() checks each depth
+    start, groups = time.perf_counter(), []
+    by_cost = sorted(depths, reverse=True)  # deepest first: the parallel groups then finish together
+    for depth in by_cost:  # mlp() checks each depth
         pairs = [build_pair(depth, width, data, seed) for seed in seeds]
-        plain, residual = [p for p, _ in pairs], [r for _, r in pairs]
-        runs = train_together(plain + residual, data, steps=steps, batch_size=batch_size, lr=lr,
-                              momentum=momentum, seeds=list(seeds) * 2)
-        histories["plain", depth], histories["residual", depth] = runs[: len(seeds)], runs[len(seeds):]
+        groups.append(([plain for plain, _ in pairs] + [residual for _, residual in pairs], list(seeds) * 2))
+    runs = train_groups(groups, data, steps=steps, batch_size=batch_size, lr=lr, momentum=momentum)
+    histories = {}
+    for depth, group in zip(by_cost, runs):
+        histories["plain", depth], histories["residual", depth] = group[: len(seeds)], group[len(seeds):]
     return DepthSweep(depths, seeds, histories, time.perf_counter() - start)
 
 
