@@ -14,9 +14,11 @@ import time
 
 import torch
 
-from resbook.batched import train_together
+from resbook.batched import train_groups, train_together
 from resbook.data import digits
+from resbook.degradation import build_pair
 from resbook.models import mlp
+from resbook.profile import PROFILES
 from resbook.training import train
 
 
@@ -48,12 +50,30 @@ def bench(depth: int, nets: int, steps: int, repeats: int, data) -> dict[str, fl
     return best
 
 
+def bench_sweep(data, steps: int) -> dict[str, float]:
+    """Chapter 0's whole depth sweep in the quick profile (plain and residual × seeds × depths), three ways."""
+    profile = PROFILES["quick"]
+    groups = []
+    for depth in sorted(profile.depths, reverse=True):
+        pairs = [build_pair(depth, profile.width, data, seed) for seed in range(profile.seeds)]
+        groups.append(([p for p, _ in pairs] + [r for _, r in pairs], list(range(profile.seeds)) * 2))
+    fresh = lambda: copy.deepcopy(groups)  # noqa: E731
+    return {
+        "one at a time": seconds(lambda: [train(m, data, steps=steps, seed=s)
+                                          for models, seeds in fresh() for m, s in zip(models, seeds)]),
+        "each depth together": seconds(lambda: train_groups(fresh(), data, workers=1, steps=steps)),
+        "depths side by side": seconds(lambda: train_groups(fresh(), data, steps=steps)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--depths", type=int, nargs="+", default=[20, 56])
     parser.add_argument("--nets", type=int, nargs="+", default=[4, 8], help="nets per group (plain + residual × seeds)")
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--sweep-steps", type=int, default=PROFILES["quick"].steps,
+                        help="steps of the chapter-0 sweep comparison (0 skips it)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -67,6 +87,14 @@ def main() -> None:
             one, layers, vmap = t["one at a time"], t["together (layers)"], t["together (vmap)"]
             print(f"{depth:>5} {nets:>4} {one:>13.1f}s {layers:>7.1f}s {vmap:>7.1f}s {one / layers:>15.2f}× {one / vmap:>13.2f}×",
                   flush=True)
+
+    if args.sweep_steps:
+        profile = PROFILES["quick"]
+        print(f"\nchapter 0's sweep (quick profile: depths {profile.depths}, {profile.seeds} seeds, "
+              f"plain + residual, {args.sweep_steps} steps):")
+        times = bench_sweep(data, args.sweep_steps)
+        for name, value in times.items():
+            print(f"  {name:>20}: {value:6.1f}s  ({times['one at a time'] / value:.2f}× one at a time)", flush=True)
 
 
 if __name__ == "__main__":
