@@ -35,3 +35,15 @@ def test_numpy_and_torch_scalars_are_glued_as_python_numbers(monkeypatch):
     glue("from_torch", torch.tensor(3))
     assert glued == {"from_numpy": 0.25, "from_torch": 3}
     assert type(glued["from_numpy"]) is float and format(glued["from_numpy"], ".2f") == "0.25"
+
+
+@pytest.mark.parametrize("display", ["no", 0, None])
+def test_glue_display_must_be_true_or_false(display):
+    with pytest.raises(TypeError, match="display must be True or False"):
+        glue("loss", 1.0, display=display)
+
+
+def test_setup_refuses_a_bad_seed_before_printing_anything(capsys):
+    with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
+        setup(seed=-1)
+    assert capsys.readouterr().out == ""

@@ -1,4 +1,5 @@
 """Facts about the data sets: offline, seeded, shaped as the chapters expect."""
+import numpy as np
 import pytest
 import torch
 
@@ -31,7 +32,8 @@ def test_teacher_regression_targets_come_from_a_bounded_teacher():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: spirals(n=1), "n"), (lambda: spirals(noise=-1.0), "noise"),
+    (lambda: spirals(n=1), "n"), (lambda: spirals(n=64.0), "n must be an int"),
+    (lambda: spirals(turns="1.5"), "turns must be a real number"), (lambda: spirals(noise=-1.0), "noise"),
     (lambda: teacher_regression(features=0), "features"), (lambda: spirals(seed=-2), "seed"),
     (lambda: Dataset("x", torch.zeros(3), torch.zeros(3), "classification"), "2-D"),
     (lambda: Dataset("x", torch.zeros(3, 2), torch.zeros(4), "classification"), "same number"),
@@ -40,3 +42,19 @@ def test_teacher_regression_targets_come_from_a_bounded_teacher():
 def test_bad_arguments_raise_naming_the_argument(make, message):
     with pytest.raises((ValueError, TypeError), match=message):
         make()
+
+
+def test_numpy_numbers_from_a_sweep_make_the_same_data_as_python_numbers():
+    same = spirals(n=np.int64(64), turns=np.float32(1.5), noise=np.float64(0.1), seed=np.arange(3)[2])
+    assert torch.equal(same.x, spirals(n=64, turns=1.5, noise=0.1, seed=2).x)
+    assert torch.equal(teacher_regression(n=np.int32(8), features=np.int64(3), hidden=np.uint8(4)).y,
+                       teacher_regression(n=8, features=3, hidden=4).y)
+
+
+def test_a_dataset_made_from_lists_is_refused_naming_the_field():
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got list"):
+        Dataset("lists", [[0.0, 1.0]], torch.zeros(1), "regression")
+    with pytest.raises(TypeError, match="y must be a torch.Tensor, got ndarray"):
+        Dataset("arrays", torch.zeros(1, 2), np.zeros(1), "regression")
+    with pytest.raises(TypeError, match="name must be a str"):
+        Dataset(3, torch.zeros(1, 2), torch.zeros(1, 1), "regression")

@@ -1,4 +1,5 @@
 """Facts about device choice, seeding and profiles."""
+import numpy as np
 import pytest
 import torch
 
@@ -51,3 +52,10 @@ def test_unknown_profile_names_the_allowed_ones():
 def test_seed_must_be_a_non_negative_int():
     with pytest.raises(TypeError, match="seed"):
         seed_everything(1.5)
+
+
+def test_a_numpy_seed_seeds_like_the_same_python_int():
+    seed_everything(np.arange(8)[7])
+    first = (torch.randn(3), np.random.rand(2))
+    seed_everything(7)
+    assert torch.equal(first[0], torch.randn(3)) and np.array_equal(first[1], np.random.rand(2))

@@ -53,3 +53,9 @@ def test_bad_arguments_are_named():
         gradient_norms_per_layer(plain_mlp(4, 4, 2, 1), torch.zeros(3, 2))
     with pytest.raises(ValueError, match="Linear"):
         gradient_norms_per_layer(torch.nn.ReLU(), teacher_regression(n=4, features=2))
+
+
+@pytest.mark.parametrize("model", [lambda x: x, torch.zeros(2, 2), "plain_mlp"])
+def test_a_model_that_is_not_a_module_is_refused_by_name(model):
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        gradient_norms_per_layer(model, teacher_regression(n=4, features=2))

@@ -1,5 +1,6 @@
 """Facts about interactive figures: one frame per combination of values, a live widget view and a
 kernel-free HTML view with labelled sliders, within a page-weight budget."""
+import io
 import re
 from html.parser import HTMLParser
 
@@ -9,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from resbook.interactive import interactive_figure  # noqa: E402
 from resbook.plots import use_book_style  # noqa: E402
@@ -130,7 +132,9 @@ def test_frames_over_the_budget_raise():
     (draw_line, dict(slope=[1], budget_bytes=0), ValueError, "budget_bytes must be >= 1"),
     (draw_line, dict(slope=[1], budget_bytes=1e6), TypeError, "budget_bytes must be an int"),
     (draw_line, dict(slope=[1], dpi=0), ValueError, "dpi must be >= 1"),
-    (draw_line, dict(slope=[1], colors=300), ValueError, "colors must be None or an int from 2"),
+    (draw_line, dict(slope=[1], colors=300), ValueError, "colors must be an int from 2 to 256"),
+    (draw_line, dict(slope=[1], colors=1), ValueError, "colors must be an int from 2 to 256"),
+    (draw_line, dict(slope=[1], colors=16.0), TypeError, "colors must be an int"),
 ])
 def test_bad_arguments_raise_naming_the_argument(draw, kwargs, error, words):
     kwargs = {"alt": "a line", **kwargs}
@@ -163,3 +167,12 @@ def test_moving_the_html_slider_in_a_browser_swaps_image_readout_and_alt(page):
     assert figures.nth(1).locator("output").all_text_contents() == ["1"]  # the other one stays
     assert errors == []
     assert [url for url in requests if not url.startswith("data:")] == []
+
+
+def test_numpy_integers_set_the_resolution_and_palette_like_python_ints():
+    # draw_line is 3 x 2 inches: at 50 dpi every frame is 150 x 100 pixels.
+    figure = interactive_figure(draw_line, slope=[1, 2], alt="slope {slope}", dpi=np.int64(50),
+                                colors=np.int32(16))
+    python = interactive_figure(draw_line, slope=[1, 2], alt="slope {slope}", dpi=50, colors=16)
+    assert figure.frames == python.frames
+    assert [Image.open(io.BytesIO(frame)).size for frame in figure.frames] == [(150, 100)] * 2

@@ -27,8 +27,8 @@ def test_plain_and_residual_have_distinct_palette_colours():
     assert set(KIND_COLORS.values()) <= set(PALETTE.values())
 
 
-@pytest.mark.parametrize("window", [0, 1.5])
-def test_smooth_rejects_a_bad_window(window):
+@pytest.mark.parametrize("window", [0, -3])
+def test_smooth_rejects_a_window_below_one(window):
     with pytest.raises(ValueError, match="window"):
         smooth([1, 2], window)
 
@@ -38,3 +38,14 @@ def test_band_needs_at_least_one_run():
     with pytest.raises(ValueError, match="curves"):
         plot_band(ax, [], label="none", color="k")
     plt.close(fig)
+
+
+def test_smooth_takes_a_numpy_integer_window_as_the_same_window():
+    values = [4.0, 0.0, 2.0, 6.0]
+    np.testing.assert_array_equal(smooth(values, np.int64(2)), smooth(values, 2))
+
+
+@pytest.mark.parametrize("window", [1.5, 2.0, True, "2"])
+def test_smooth_refuses_a_window_that_is_not_an_int(window):
+    with pytest.raises(TypeError, match="window must be an int"):
+        smooth([1, 2], window)

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ._checks import check_bool, check_int
 from .device import choose_device, seed_everything
 from .plots import use_book_style
 from .profile import Profile, get_profile
@@ -18,6 +19,7 @@ from .profile import Profile, get_profile
 
 def setup(seed: int = 0) -> tuple[torch.device, Profile]:
     """Choose device (cuda > mps > cpu) and profile, seed everything, style figures; print them."""
+    seed = check_int("seed", seed, 0)
     device = choose_device()
     profile = get_profile(device=device)
     seed_everything(seed)
@@ -31,6 +33,7 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     """Make ``value`` available to the book's text as ``{glue:}`name```; a no-op outside a book build."""
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name must be a Python identifier such as 'plain_56_loss', got {name!r}")
+    display = check_bool("display", display)
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         value = value.item()  # a NumPy or torch scalar: glue the Python number, which formats as one
     try:

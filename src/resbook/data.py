@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import check_choice, check_int, check_positive_float
+from ._checks import check_choice, check_int, check_positive_float, check_tensor
 
 TASKS = ("classification", "regression")
 
@@ -22,6 +22,10 @@ class Dataset:
     task: str
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a str, got {type(self.name).__name__} {self.name!r}")
+        check_tensor("x", self.x)
+        check_tensor("y", self.y)
         check_choice("task", self.task, TASKS)
         if self.x.ndim != 2:
             raise ValueError(f"x must be 2-D (samples × features), got shape {tuple(self.x.shape)}")
@@ -57,10 +61,10 @@ def digits(device: torch.device | str = "cpu") -> Dataset:
 def spirals(n: int = 1024, turns: float = 1.5, noise: float = 0.1, seed: int = 0,
             device: torch.device | str = "cpu") -> Dataset:
     """Two interleaved spirals in the plane, ``n`` points, labels 0 and 1."""
-    check_int("n", n, 2)
-    check_positive_float("turns", turns)
-    check_positive_float("noise", noise, allow_zero=True)
-    check_int("seed", seed, 0)
+    n = check_int("n", n, 2)
+    turns = check_positive_float("turns", turns)
+    noise = check_positive_float("noise", noise, allow_zero=True)
+    seed = check_int("seed", seed, 0)
     g = torch.Generator().manual_seed(seed)
     label = torch.arange(n) % 2
     t = torch.rand(n, generator=g) * turns * 2 * math.pi
@@ -74,10 +78,10 @@ def spirals(n: int = 1024, turns: float = 1.5, noise: float = 0.1, seed: int = 0
 def teacher_regression(n: int = 1024, features: int = 16, hidden: int = 32, seed: int = 0,
                        device: torch.device | str = "cpu") -> Dataset:
     """Regression targets from a random one-hidden-layer tanh teacher: ``y = tanh(x W₁) W₂``."""
-    check_int("n", n, 1)
-    check_int("features", features, 1)
-    check_int("hidden", hidden, 1)
-    check_int("seed", seed, 0)
+    n = check_int("n", n, 1)
+    features = check_int("features", features, 1)
+    hidden = check_int("hidden", hidden, 1)
+    seed = check_int("seed", seed, 0)
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, features, generator=g)
     w1 = torch.randn(features, hidden, generator=g) / math.sqrt(features)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._checks import check_dataset, check_module
 from .data import Dataset
 from .models import weight_layers
 from .training import loss_function
@@ -20,8 +21,8 @@ def gradient_norms_per_layer(model: nn.Module, data: Dataset) -> list[float]:
     parameters are not changed; gradients are computed with ``torch.autograd.grad``, so existing
     ``.grad`` fields are left alone.
     """
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be a resbook.data.Dataset, got {type(data).__name__}")
+    check_module("model", model)
+    check_dataset("data", data)
     layers = weight_layers(model)
     if not layers:
         raise ValueError("model has no Linear layers to measure")

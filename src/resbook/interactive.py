@@ -34,7 +34,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from resbook._checks import check_int
+from ._checks import check_int
 
 FIGURE_BUDGET_BYTES = 1_000_000  # per figure; a chapter page holds at most ~3 MB of figures
 DPI = 100
@@ -188,10 +188,10 @@ def interactive_figure(draw: Callable[..., Figure], *, alt: str, budget_bytes: i
         raise TypeError(f"draw must be callable (values -> Figure), got {type(draw).__name__} {draw!r}")
     if not isinstance(alt, str) or not alt.strip():
         raise ValueError(f"alt must be a non-empty str describing the figure, got {alt!r}")
-    check_int("budget_bytes", budget_bytes, 1)
-    check_int("dpi", dpi, 1)
-    if colors is not None and check_int("colors", colors, 2) > 256:
-        raise ValueError(f"colors must be None or an int from 2 to 256, got {colors!r}")
+    budget_bytes = check_int("budget_bytes", budget_bytes, 1)
+    dpi = check_int("dpi", dpi, 1)
+    if colors is not None:
+        colors = check_int("colors", colors, 2, 256)
     if not parameters:
         raise ValueError("interactive_figure needs at least one parameter, e.g. depth=[8, 20, 56]")
     parameters = {name: _value_list(name, values) for name, values in parameters.items()}

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import matplotlib as mpl
 import numpy as np
 
+from ._checks import check_int
+
 # Okabe–Ito palette: distinguishable with every common form of colour blindness.
 PALETTE = {
     "blue": "#0072B2", "vermillion": "#D55E00", "green": "#009E73", "orange": "#E69F00",
@@ -53,8 +55,7 @@ def plot_band(ax, curves: Sequence[Sequence[float]], *, label: str, color: str, 
 
 def smooth(values: Sequence[float], window: int) -> np.ndarray:
     """Running mean over ``window`` steps (shorter at the start), to read noisy minibatch losses."""
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ValueError(f"window must be an int >= 1, got {window!r}")
+    window = check_int("window", window, 1)
     values = np.asarray(values, dtype=float)
     cumulative = np.concatenate([[0.0], np.cumsum(values)])
     ends = np.arange(1, len(values) + 1)

@@ -1,0 +1,136 @@
+"""Facts about the argument checks every public helper uses: which values pass, in what type they
+come back, and that a refusal names the argument, the value and what is allowed."""
+import fractions
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from resbook._checks import (check_bool, check_choice, check_dataset, check_int, check_module,
+                             check_positive_float, check_tensor)
+from resbook.data import teacher_regression
+
+NUMPY_INTEGERS = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
+
+
+@pytest.mark.parametrize("kind", [int, *NUMPY_INTEGERS])
+def test_check_int_returns_a_python_int_for_python_and_numpy_integers(kind):
+    value = check_int("n", kind(7), 1)
+    assert value == 7 and type(value) is int
+
+
+def test_check_int_accepts_the_values_of_a_numpy_range():
+    # A sweep written as np.arange(4, 12, 4) hands np.int64 values to the helpers.
+    assert [check_int("depth", depth, 2) for depth in np.arange(4, 12, 4)] == [4, 8]
+
+
+@pytest.mark.parametrize("value", [True, False, np.True_, 1.0, 2.5, np.float64(3.0), "3", None,
+                                   torch.tensor(3), np.array([3]), 3 + 0j])
+def test_check_int_refuses_what_is_not_an_integer_naming_it(value):
+    with pytest.raises(TypeError, match=r"depth must be an int, got"):
+        check_int("depth", value, 1)
+
+
+@given(st.integers(-1000, 1000), st.integers(-50, 50), st.integers(0, 100))
+def test_check_int_passes_exactly_the_values_within_its_bounds(value, minimum, span):
+    maximum = minimum + span
+    inside = minimum <= value <= maximum
+    if inside:
+        assert check_int("k", value, minimum, maximum) == value
+    else:
+        with pytest.raises(ValueError, match=f"k must be an int from {minimum} to {maximum}, got {value}"):
+            check_int("k", value, minimum, maximum)
+
+
+def test_check_int_without_a_maximum_names_its_minimum():
+    assert check_int("width", 10**12, 1) == 10**12
+    with pytest.raises(ValueError, match="width must be >= 1, got 0"):
+        check_int("width", np.int64(0), 1)
+
+
+@pytest.mark.parametrize("value, expected", [
+    (0.05, 0.05), (3, 3.0), (np.float64(0.5), 0.5), (np.float32(0.25), 0.25), (np.int64(2), 2.0),
+    (np.uint8(4), 4.0), (fractions.Fraction(1, 4), 0.25),
+])
+def test_check_positive_float_returns_a_python_float_for_any_real_number(value, expected):
+    result = check_positive_float("lr", value)
+    assert result == expected and type(result) is float
+
+
+def test_check_positive_float_keeps_the_value_of_a_float32():
+    # float32(0.1) is not the double 0.1: the check converts, it does not round to a decimal.
+    assert check_positive_float("lr", np.float32(0.1)) == float(np.float32(0.1))
+
+
+@pytest.mark.parametrize("value", [True, np.False_, 1j, np.complex128(1), "0.1", None, torch.tensor(0.1),
+                                   [0.1]])
+def test_check_positive_float_refuses_what_is_not_a_real_number(value):
+    with pytest.raises(TypeError, match="lr must be a real number, got"):
+        check_positive_float("lr", value)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, np.float32("nan"), np.float64("inf"),
+                                   -0.1, np.int64(-1), 0, 0.0])
+def test_check_positive_float_refuses_what_is_not_finite_and_positive(value):
+    with pytest.raises(ValueError, match=r"lr must be a finite number > 0, got"):
+        check_positive_float("lr", value)
+
+
+def test_zero_passes_only_when_allowed():
+    assert check_positive_float("momentum", 0, allow_zero=True) == 0.0
+    with pytest.raises(ValueError, match="momentum must be a finite number >= 0, got -1"):
+        check_positive_float("momentum", -1, allow_zero=True)
+
+
+@pytest.mark.parametrize("value, expected", [(True, True), (False, False), (np.True_, True),
+                                             (np.bool_(False), False)])
+def test_check_bool_returns_a_python_bool_for_true_and_false(value, expected):
+    result = check_bool("preactivation", value)
+    assert result is expected
+
+
+@pytest.mark.parametrize("value", ["no", "False", 0, 1, 1.0, None, torch.tensor(True), [True]])
+def test_check_bool_refuses_anything_read_only_by_its_truth_value(value):
+    with pytest.raises(TypeError, match="preactivation must be True or False, got"):
+        check_bool("preactivation", value)
+
+
+def test_check_choice_lists_the_allowed_values():
+    assert check_choice("norm", "batch", ("batch", None)) == "batch"
+    with pytest.raises(ValueError, match="norm must be one of 'batch', None; got 'layer'"):
+        check_choice("norm", "layer", ("batch", None))
+
+
+def test_check_module_accepts_models_and_layers_only():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    assert check_module("model", model) is model and check_module("model", model[0]) is model[0]
+    for value in [lambda x: x, torch.zeros(2), "mlp"]:
+        with pytest.raises(TypeError, match="model must be a torch.nn.Module, got"):
+            check_module("model", value)
+
+
+def test_check_dataset_accepts_a_dataset_and_refuses_bare_tensors():
+    data = teacher_regression(n=4, features=2)
+    assert check_dataset("data", data) is data
+    for value in [data.x, (data.x, data.y), None]:
+        with pytest.raises(TypeError, match=f"data must be a resbook.data.Dataset.*got {type(value).__name__}"):
+            check_dataset("data", value)
+
+
+def test_check_tensor_accepts_tensors_only():
+    x = torch.zeros(2)
+    assert check_tensor("x", x) is x
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got ndarray"):
+        check_tensor("x", np.zeros(2))
+
+
+def test_a_long_value_is_cut_short_in_the_message():
+    with pytest.raises(TypeError) as raised:
+        check_int("n", list(range(1000)), 1)
+    message = str(raised.value)
+    assert message.startswith("n must be an int, got list [0, 1, 2") and message.endswith("...")
+    assert len(message) < 120
+
