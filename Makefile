@@ -1,12 +1,12 @@
 # Two commands do everything on a fresh machine (Python 3.11+, make, npm):
 #   make book   set up .venv, execute every chapter, write the HTML book to _build/html
-#   make test   set up the same and run the whole test suite (unit, chapters, book, browser)
+#   make test   set up the same, lint, and run the whole test suite (unit, chapters, book, browser)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SETUP  := $(VENV)/.installed
 
-.PHONY: book test test-fast bench student clean vendor browser
+.PHONY: book test test-fast lint bench student clean vendor browser
 
 $(SETUP): requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,10 +42,17 @@ browser: export DEBIAN_FRONTEND := noninteractive
 browser:
 	test -x /usr/bin/chromium || (apt-get install -y chromium || (apt-get update && apt-get install -y chromium))
 
+# Ruff over the package, tests, tools and the chapters' code cells (pyproject.toml, book/ruff.toml).
+LINT := $(BIN)/ruff check .
+
+lint: $(SETUP)
+	$(LINT)
+
 book: $(SETUP) vendor
 	$(BIN)/python tools/build_book.py
 
 test: $(SETUP) vendor browser
+	$(LINT)
 	$(BIN)/python -m pytest
 
 test-fast: $(SETUP)

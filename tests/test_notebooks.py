@@ -7,7 +7,7 @@ import nbformat
 import pytest
 import yaml
 
-from conftest import BOOK, CHAPTERS, ROOT
+from conftest import CHAPTERS, ROOT
 
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 REPOSITORY = CONFIG["repository"]["url"]

@@ -30,7 +30,8 @@ class Dataset:
         if self.x.ndim != 2:
             raise ValueError(f"x must be 2-D (samples × features), got shape {tuple(self.x.shape)}")
         if self.y.shape[0] != self.x.shape[0]:
-            raise ValueError(f"x and y must hold the same number of samples, got {self.x.shape[0]} and {self.y.shape[0]}")
+            raise ValueError(f"x and y must hold the same number of samples, "
+                             f"got {self.x.shape[0]} and {self.y.shape[0]}")
 
     @property
     def n_features(self) -> int:
