@@ -16,6 +16,7 @@ from torch import nn
 
 from ..models import mlp, weight_layers
 from .checking import DEFAULT_TIMEOUT, Check, StudentRaised, WrongAnswer, call_student, run_checks
+from .registry import register
 
 # float32 through at most ten blocks: correct ways of computing the same sums (matmul, einsum,
 # a loop over columns) agree to ~1e-6 relative; every wrong answer the checks look for is off by > 1e-2.
@@ -138,6 +139,7 @@ RESIDUAL_FORWARD_CHECKS = (
 )
 
 
+@register(RESIDUAL_FORWARD_CHECKS)
 def check_residual_forward(fn: Callable[..., Any], timeout: float = DEFAULT_TIMEOUT) -> bool:
     """Check ``residual_forward(x, weights)``: ``x = x + relu(x @ W)`` for each W, x left untouched.
 
@@ -240,6 +242,7 @@ DEEPER_TWIN_CHECKS = (
 )
 
 
+@register(DEEPER_TWIN_CHECKS)
 def check_deeper_twin(fn: Callable[..., Any], timeout: float = DEFAULT_TIMEOUT) -> bool:
     """Check ``deeper_twin(net, extra_blocks)``: a new net, ``2 * extra_blocks`` layers deeper, same function.
 
