@@ -5,8 +5,21 @@ import pytest
 import torch
 
 from resbook.data import digits, teacher_regression
-from resbook.degradation import DepthSweep, build_pair, depth_sweep, first_to_last_gradient_ratio
+from resbook.degradation import SIZES, DepthSweep, depth_sweep, first_to_last_gradient_ratio
+from resbook.grid import GridRuns
+from resbook.models import twins
+from resbook.recipe import Recipe
 from resbook.training import History
+
+
+def build_pair(depth, width, data, seed):
+    return twins(depth, width, data.n_features, data.n_outputs, seed=seed)
+
+
+def sweep_of(depths, seeds, histories):
+    """A DepthSweep made from given histories, as if trained."""
+    configurations = tuple(histories)
+    return DepthSweep(depths, GridRuns(configurations, seeds, histories, {c: [] for c in configurations}, 0.0))
 
 
 def test_plain_and_residual_twins_start_from_the_same_weights():
@@ -24,7 +37,7 @@ def test_twins_compute_differently_only_through_the_identity_path():
 
 def test_sweep_trains_one_plain_and_one_residual_net_per_depth_and_seed():
     data = teacher_regression(n=64, features=4)
-    sweep = depth_sweep(data, depths=(4, 6), seeds=(0, 1), width=8, steps=5, batch_size=16)
+    sweep = depth_sweep(data, depths=(4, 6), seeds=(0, 1), width=8, recipe=Recipe(steps=5, batch_size=16))
     assert set(sweep.histories) == {(k, d) for k in ("plain", "residual") for d in (4, 6)}
     assert all(len(runs) == 2 and all(len(h.loss) == 5 for h in runs) for runs in sweep.histories.values())
 
@@ -34,38 +47,40 @@ def test_sweep_matches_training_each_net_alone_at_the_first_step():
     from resbook.training import train
 
     data = digits()
-    sweep = depth_sweep(data, depths=(6,), seeds=(3,), width=8, steps=1, batch_size=32)
+    recipe = Recipe(steps=1, batch_size=32)
+    sweep = depth_sweep(data, depths=(6,), seeds=(3,), width=8, recipe=recipe)
     plain, _ = build_pair(6, 8, data, seed=3)
-    alone = train(plain, data, steps=1, batch_size=32, seed=3)
+    alone = train(plain, data, recipe, seed=3)
     assert sweep.histories["plain", 6][0].loss[0] == pytest.approx(alone.loss[0], rel=1e-5)
 
 
 def test_loss_table_has_a_row_per_depth_and_reports_divergence():
     runs = {("plain", 4): [History([1.0]), History([3.0], diverged_at=1)],
             ("residual", 4): [History([0.5]), History([0.25])]}
-    table = DepthSweep((4,), (0, 1), runs, 0.0).loss_table()
+    table = sweep_of((4,), (0, 1), runs).loss_table()
     lines = table.splitlines()
     assert len(lines) == 3 and lines[2].startswith("| 4 |")
     assert "1 of 2 diverged" in lines[2] and "0.375 (0.250–0.500)" in lines[2]
 
 
 def test_final_losses_are_infinite_for_diverged_runs():
-    sweep = DepthSweep((4,), (0,), {("plain", 4): [History([1.0], diverged_at=1)]}, 0.0)
+    sweep = sweep_of((4,), (0,), {("plain", 4): [History([1.0], diverged_at=1)]})
     assert sweep.final_losses("plain", 4) == [math.inf]
 
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(depths=()), "depths"), (dict(seeds=()), "seeds"), (dict(depths=(4, 4)), "distinct"),
-    (dict(seeds=(-1,)), "seeds"), (dict(depths=(3,)), "even"),
+    (dict(seeds=(-1,)), "seeds"), (dict(depths=(3,)), "even"), (dict(depths=4), "depths"),
+    (dict(seeds=(0, 0)), "distinct"),
 ])
 def test_bad_sweep_arguments_are_named(kwargs, message):
-    arguments = dict(depths=(4,), seeds=(0,), width=4, steps=1, batch_size=8) | kwargs
+    arguments = dict(depths=(4,), seeds=(0,), width=4, recipe=Recipe(steps=1, batch_size=8)) | kwargs
     with pytest.raises((ValueError, TypeError), match=message):
         depth_sweep(teacher_regression(n=16, features=2), **arguments)
 
 
 def test_unknown_kind_or_depth_is_named():
-    sweep = DepthSweep((4,), (0,), {("plain", 4): [History([1.0])]}, 0.0)
+    sweep = sweep_of((4,), (0,), {("plain", 4): [History([1.0])]})
     with pytest.raises(ValueError, match="depth=8"):
         sweep.final_losses("plain", 8)
 
@@ -78,3 +93,18 @@ def test_gradient_ratio_is_first_layer_over_last_layer_of_each_twin():
     for kind, net in zip(("plain", "residual"), build_pair(6, 8, data, seed=2)):
         norms = gradient_norms_per_layer(net, data)
         assert ratios[kind] == [pytest.approx(norms[0] / norms[-1])]
+
+
+def test_sweep_keeps_the_trained_nets_for_later_measurements():
+    data = teacher_regression(n=64, features=4)
+    sweep = depth_sweep(data, depths=(4,), seeds=(0, 1), width=8, recipe=Recipe(steps=3, batch_size=16))
+    trained = sweep.runs.models["residual", 4][1]
+    untrained = build_pair(4, 8, data, seed=1)[1]
+    assert not torch.equal(trained[0].weight, untrained[0].weight)
+
+
+def test_full_sizes_are_at_least_as_big_as_quick_in_every_dimension():
+    quick, full = SIZES["quick"], SIZES["full"]
+    assert full.width >= quick.width and max(full.depths) >= max(quick.depths)
+    assert full.recipe.steps >= quick.recipe.steps
+    assert set(quick.depths) <= set(full.depths) and 20 in quick.depths  # the chapter quotes depth 20

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from resbook.models import Block, mlp, plain_mlp, residual_mlp, weight_layers
+from resbook.models import KINDS, Block, mlp, plain_mlp, residual_mlp, set_residual_scale, twins, weight_layers
+from resbook.plots import KIND_COLORS, KIND_STYLES
 
 
 def first_block(net: nn.Sequential) -> Block:
@@ -85,6 +86,8 @@ def test_every_activation_builds_and_runs(activation):
     (dict(depth=4.0), "depth"), (dict(activation="sigmoidal"), "activation"),
     (dict(norm="group"), "norm"), (dict(residual_scale=-1.0), "residual_scale"),
     (dict(residual="yes"), "residual"), (dict(residual=False, zero_init_branch=True), "zero_init_branch"),
+    (dict(preactivation="no"), "preactivation"), (dict(zero_init_branch=1), "zero_init_branch"),
+    (dict(residual_scale=1e300), "residual_scale"),
 ])
 def test_bad_arguments_raise_naming_the_argument(kwargs, message):
     arguments = dict(depth=4, width=8, in_features=3, out_features=2, residual=True) | kwargs
@@ -103,3 +106,46 @@ def test_building_a_net_does_not_touch_another_nets_weights():
     before = copy.deepcopy(first.state_dict())
     residual_mlp(6, 8, 3, 2)
     assert all(torch.equal(before[k], v) for k, v in first.state_dict().items())
+
+
+def test_twins_share_their_initial_weights_and_differ_in_the_gate_alone():
+    plain, residual = twins(8, 16, 4, 2, seed=5)
+    plain_state, residual_state = plain.state_dict(), residual.state_dict()
+    differing = {k for k in plain_state if not torch.equal(plain_state[k], residual_state[k])}
+    assert differing and all(k.endswith("identity_gate") for k in differing)
+    again, = twins(8, 16, 4, 2, seed=5, kinds=("plain",))
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in plain_state.items())
+    other, _ = twins(8, 16, 4, 2, seed=6)
+    assert not torch.equal(other[0].weight, plain[0].weight)
+
+
+def test_making_twins_leaves_the_callers_random_state_alone():
+    torch.manual_seed(11)
+    expected = torch.rand(3)
+    torch.manual_seed(11)
+    twins(6, 8, 3, 2, seed=0)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_twins_refuse_unknown_kinds_and_bad_seeds():
+    with pytest.raises(ValueError, match="kinds"):
+        twins(4, 4, 2, 2, seed=0, kinds=("plain", "highway"))
+    with pytest.raises(TypeError, match="kinds"):
+        twins(4, 4, 2, 2, seed=0, kinds="plain")
+    with pytest.raises(TypeError, match="seed"):
+        twins(4, 4, 2, 2, seed=1.5)
+
+
+def test_residual_scale_is_a_buffer_that_can_be_set_after_building():
+    torch.manual_seed(2)
+    net = residual_mlp(4, 6, 6, 2, norm=None)
+    assert "3.residual_scale" in dict(net.named_buffers())
+    block, x = first_block(set_residual_scale(net, 0.0)), torch.randn(3, 6)
+    torch.testing.assert_close(block(x), torch.relu(x))  # α = 0: the block is deleted, only x passes
+    with pytest.raises(ValueError, match="no resbook.models.Block"):
+        set_residual_scale(nn.Linear(2, 2), 0.5)
+
+
+def test_every_kind_has_one_colour_and_one_line_style():
+    assert set(KIND_COLORS) == set(KIND_STYLES) == set(KINDS)
+    assert len(set(KIND_COLORS.values())) == len(KINDS)

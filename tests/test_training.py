@@ -7,7 +7,8 @@ from torch import nn
 
 from resbook.data import digits, teacher_regression
 from resbook.models import plain_mlp, residual_mlp
-from resbook.training import History, batch_indices, evaluate_loss, train
+from resbook.recipe import Recipe
+from resbook.training import History, batch_indices, evaluate_loss, loss_function, train
 
 
 def test_batches_cover_every_sample_once_per_epoch():
@@ -27,7 +28,7 @@ def test_training_lowers_the_loss_on_digits():
     data = digits()
     model = residual_mlp(6, 16, data.n_features, data.n_outputs)
     before = evaluate_loss(model, data)
-    history = train(model, data, steps=60, batch_size=64, lr=0.05, seed=0)
+    history = train(model, data, Recipe(steps=60, batch_size=64, lr=0.05), seed=0)
     assert len(history.loss) == 60 and not history.diverged
     assert evaluate_loss(model, data) < 0.5 * before
 
@@ -43,9 +44,14 @@ def test_one_training_step_equals_a_hand_written_sgd_step():
     grads = torch.autograd.grad(loss, list(model.parameters()))
     for (name, _), g in zip(model.named_parameters(), grads):
         expected[name] -= 0.1 * g
-    train(model, data, steps=1, batch_size=16, lr=0.1, momentum=0.9, seed=5)
+    train(model, data, Recipe(steps=1, batch_size=16, lr=0.1, momentum=0.9), seed=5)
     for name, p in model.named_parameters():
         torch.testing.assert_close(p, expected[name])
+
+
+def test_each_epoch_is_shuffled_anew():
+    first, second = batch_indices(n_samples=20, batch_size=20, steps=2, seed=0)
+    assert sorted(first.tolist()) == sorted(second.tolist()) and not torch.equal(first, second)
 
 
 def test_same_seed_and_weights_give_the_same_run():
@@ -53,7 +59,7 @@ def test_same_seed_and_weights_give_the_same_run():
     runs = []
     for _ in range(2):
         torch.manual_seed(7)
-        runs.append(train(plain_mlp(6, 16, 64, 10), data, steps=20, seed=2).loss)
+        runs.append(train(plain_mlp(6, 16, 64, 10), data, Recipe(steps=20), seed=2).loss)
     assert runs[0] == runs[1]
 
 
@@ -61,31 +67,127 @@ def test_a_diverging_run_is_stopped_and_reported_not_raised():
     torch.manual_seed(0)
     data = teacher_regression(n=64, features=4)
     model = plain_mlp(8, 16, 4, 1, norm=None)
-    history = train(model, data, steps=200, batch_size=32, lr=50.0, momentum=0.9, seed=0)
+    history = train(model, data, Recipe(steps=200, batch_size=32, lr=50.0, momentum=0.9), seed=0)
     assert history.diverged and history.diverged_at == len(history.loss) < 200
     assert all(math.isfinite(v) for v in history.loss)
     assert history.final_loss() == math.inf
 
 
+def test_a_step_size_beyond_float32_is_reported_as_divergence_not_raised():
+    torch.manual_seed(0)
+    data = teacher_regression(n=64, features=4)
+    history = train(plain_mlp(4, 8, 4, 1), data, Recipe(steps=5, batch_size=32, lr=1e39))
+    assert history.diverged_at == 1 and len(history.loss) == 1
+
+
 def test_final_loss_is_the_mean_of_the_last_steps():
-    assert History(loss=[4.0, 2.0, 1.0, 3.0]).final_loss(window=2) == 2.0
+    history = History(loss=[8.0, 4.0, 2.0, 1.0])
+    assert history.final_loss(window=2) == 1.5 and history.final_loss(window=3) == 7 / 3
+    assert history.final_loss(window=10) == 15 / 4
+
+
+def one_step_by_hand(model, data, recipe, transform):
+    """The parameters after one plain SGD step (momentum has no effect on the first step) on the
+    gradient of the first minibatch, changed by ``transform(name, parameter, gradient)``."""
+    index = batch_indices(len(data), recipe.batch_size, 1, seed=0)[0]
+    loss = nn.functional.mse_loss(model(data.x[index]), data.y[index])
+    names, parameters = zip(*model.named_parameters())
+    grads = dict(zip(names, torch.autograd.grad(loss, parameters)))
+    grads = transform(grads, dict(model.named_parameters()))
+    return {name: p.detach() - recipe.lr * grads[name] for name, p in model.named_parameters()}
+
+
+def check_one_step(recipe, transform, norm=None):
+    torch.manual_seed(3)
+    data = teacher_regression(n=32, features=4)
+    model = plain_mlp(4, 8, 4, 1, norm=norm)
+    expected = one_step_by_hand(model, data, recipe, transform)
+    train(model, data, recipe, seed=0)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), expected[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_clipping_scales_the_whole_gradient_down_to_the_threshold():
+    def clip(grads, _):
+        total = torch.sqrt(sum(g.square().sum() for g in grads.values()))
+        assert total > 0.05  # the threshold below really clips
+        return {name: g * 0.05 / total for name, g in grads.items()}
+
+    check_one_step(Recipe(steps=1, batch_size=16, lr=0.1, clip_norm=0.05), clip)
+
+
+def test_a_gradient_shorter_than_the_clipping_threshold_is_left_alone():
+    check_one_step(Recipe(steps=1, batch_size=16, lr=0.1, clip_norm=1e6), lambda grads, _: grads)
+
+
+def test_per_layer_normalised_step_gives_each_weight_matrix_a_step_of_its_own_size():
+    def normalise(grads, params):
+        return {name: g * params[name].norm() / g.norm() if g.dim() == 2 else g for name, g in grads.items()}
+
+    check_one_step(Recipe(steps=1, batch_size=16, lr=0.01, normalise_per_layer=True), normalise, norm="batch")
+
+
+def test_first_adam_step_moves_each_weight_by_about_the_learning_rate():
+    # Adam's first step: m = (1-b1) g, v = (1-b2) g², bias-corrected to g and g²: a step of lr·g/(|g|+eps).
+    def adam(grads, _):
+        return {name: g / (g.abs() + 1e-8) for name, g in grads.items()}
+
+    check_one_step(Recipe(steps=1, batch_size=16, lr=1e-3, optimizer="adam"), adam)
+
+
+def test_the_schedule_sets_the_learning_rate_of_every_step():
+    # Two steps without momentum, the second at half the rate (linear schedule over two steps).
+    torch.manual_seed(4)
+    data = teacher_regression(n=32, features=4)
+    model = plain_mlp(4, 8, 4, 1, norm=None)
+    recipe = Recipe(steps=2, batch_size=16, lr=0.1, momentum=0.0, schedule="linear")
+    by_hand = {n: p.detach().clone().requires_grad_() for n, p in model.named_parameters()}
+    for step, index in enumerate(batch_indices(32, 16, 2, seed=0)):
+        loss = nn.functional.mse_loss(torch.func.functional_call(model, by_hand, (data.x[index],)), data.y[index])
+        grads = torch.autograd.grad(loss, list(by_hand.values()))
+        by_hand = {n: (p - 0.1 * recipe.lr_factor(step) * g).detach().requires_grad_()
+                   for (n, p), g in zip(by_hand.items(), grads)}
+    train(model, data, recipe, seed=0)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), by_hand[name].detach(), msg=name)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_evaluating_leaves_the_model_in_the_mode_it_was_in(training):
+    data = digits()
+    model = residual_mlp(4, 8, data.n_features, data.n_outputs).train(training)
+    evaluate_loss(model, data)
+    assert model.training is training
+    with pytest.raises(RuntimeError):
+        evaluate_loss(model, teacher_regression(n=8, features=3))  # wrong feature count: the forward raises
+    assert model.training is training
+
+
+def test_an_unknown_task_is_refused_rather_than_read_as_regression():
+    for task in ("Classification", "foo", None):
+        with pytest.raises(ValueError, match="task"):
+            loss_function(task)
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(steps=0), "steps"), (dict(batch_size=0), "batch_size"), (dict(lr=-1.0), "lr"),
-    (dict(lr=float("nan")), "lr"), (dict(momentum=1.0), "momentum"), (dict(seed=-1), "seed"),
-    (dict(batch_size=10_000), "batch_size"),
+    (dict(seed=-1), "seed"), (dict(seed=1.5), "seed"), (dict(seed=2**64), "seed"),
 ])
 def test_bad_training_arguments_raise_naming_the_argument(kwargs, message):
     data = teacher_regression(n=16, features=2)
-    arguments = dict(steps=1, batch_size=8, lr=0.1, momentum=0.9, seed=0) | kwargs
     with pytest.raises((ValueError, TypeError), match=message):
-        train(plain_mlp(4, 4, 2, 1), data, **arguments)
+        train(plain_mlp(4, 4, 2, 1), data, Recipe(steps=1, batch_size=8), **kwargs)
 
 
-def test_train_rejects_what_is_not_a_model_or_a_dataset():
+def test_a_batch_larger_than_the_data_is_refused():
+    with pytest.raises(ValueError, match="batch_size"):
+        train(plain_mlp(4, 4, 2, 1), teacher_regression(n=16, features=2), Recipe(steps=1, batch_size=10_000))
+
+
+def test_train_rejects_what_is_not_a_model_a_dataset_or_a_recipe():
     data = teacher_regression(n=16, features=2)
     with pytest.raises(TypeError, match="model"):
-        train("model", data, steps=1)
+        train("model", data, Recipe(steps=1))
     with pytest.raises(TypeError, match="data"):
-        train(plain_mlp(4, 4, 2, 1), (data.x, data.y), steps=1)
+        train(plain_mlp(4, 4, 2, 1), (data.x, data.y), Recipe(steps=1))
+    with pytest.raises(TypeError, match="recipe"):
+        train(plain_mlp(4, 4, 2, 1), data, {"steps": 1})

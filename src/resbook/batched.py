@@ -1,20 +1,32 @@
-"""Train many independent nets at once: seeds, and plain next to residual, in one stacked run.
+"""Train many independent nets at once: seeds, plain next to residual, learning rates side by side.
 
 Small MLPs on a CPU are bound by the overhead of each operation more than by arithmetic, so ``k``
 nets trained together cost less than ``k`` runs one after another. The nets' parameters and
 buffers are stacked along a new first dimension (``torch.func.stack_module_state``) and one
-forward pass computes every net on its own minibatch. Plain and residual nets share one
-architecture (:mod:`resbook.models`: only the buffer ``identity_gate`` differs), so they share a run.
+forward pass computes every net on its own minibatch. Nets that differ only in buffers — the
+identity gate ``g`` and the residual scale ``α`` of :mod:`resbook.models` — share an architecture,
+so plain and residual twins, or nets with different ``α``, share a run.
 
-Two ways to batch the forward pass give the same results, up to rounding:
+Two ways to batch the forward pass:
 
-* ``"vmap"``: ``torch.func.vmap`` over ``functional_call``; works for any architecture.
 * ``"layers"``: each Linear and BatchNorm1d layer batched by hand (one ``baddbmm``, one
-  ``batch_norm``), the rest of the model (``y = g·x + α·F(x)``, the activations) run as written.
-  Faster on a CPU (``tools/bench_batched.py``), for nets built from those layers only.
+  ``batch_norm``), the rest of the model — :class:`~resbook.models.Block`'s ``y = g·x + α·F(x)``,
+  ``nn.Sequential``, ``nn.Identity`` and the activations of ``resbook.models.ACTIVATIONS`` — run as
+  written. Faster on a CPU (``tools/bench_batched.py``). Used by ``"auto"`` for nets built from
+  those modules only.
+* ``"vmap"``: ``torch.func.vmap`` over ``functional_call``, for any other architecture (LayerNorm,
+  Dropout, ...), with ``randomness="different"``: each net draws its own dropout masks, so a net
+  with dropout does not see the masks it would draw alone.
 
-Each net keeps its own minibatch order, BatchNorm statistics, momentum and divergence, exactly as
-if it were trained alone with :func:`resbook.training.train`.
+What is guaranteed. Each net keeps its own minibatch order, BatchNorm statistics, optimizer state,
+learning rate, gradient clipping (its own gradient norm) and divergence (a net whose loss becomes
+NaN or infinite stops there; the others go on). The arithmetic is the same as
+:func:`resbook.training.train`'s, but sums are taken in another order (``bmm`` instead of ``mm``,
+one batch norm over all nets' features), so a net's run equals its solo run up to float32 rounding:
+within 1e-5 over the first tens of steps (``tests/test_batched.py``). Rounding differences grow
+where training is chaotic (a large learning rate, a deep plain net): a long run can then drift
+apart from its solo run, and a net at the edge of divergence may diverge in one and not the other.
+Chapters therefore compare distributions over seeds, never one run with its solo twin.
 """
 from __future__ import annotations
 
@@ -25,16 +37,18 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
-from ._checks import check_choice, check_int
+from ._checks import check_choice, check_dataset, check_int
 from .data import Dataset
-from .models import Block
-from .training import History, _check_training_arguments, batch_indices, loss_function
+from .models import ACTIVATIONS, Block
+from .recipe import Recipe, check_recipes, make_optimizer
+from .training import History, batch_indices, loss_function, take_step
 
 BATCHINGS = ("auto", "layers", "vmap")
 Stack = dict[str, torch.Tensor]  # a parameter or buffer name -> that tensor of every net, stacked on dim 0
@@ -74,7 +88,8 @@ class _StackedBatchNorm(nn.Module):
         return y.view(samples, nets, features).transpose(0, 1)
 
 
-_RUN_AS_WRITTEN = (nn.Sequential, Block, nn.ReLU, nn.Tanh, nn.GELU, nn.Identity)
+# Modules the "layers" batching runs as written on stacked inputs: containers, the block, the activations.
+_RUN_AS_WRITTEN = (nn.Sequential, Block, nn.Identity, *ACTIVATIONS.values())
 
 
 def _has_stacked_version(module: nn.Module) -> bool:
@@ -100,16 +115,21 @@ def _stacked_model(model: nn.Module, params: Stack, buffers: Stack) -> nn.Module
                        for key, _ in [*child.named_parameters(recurse=False), *child.named_buffers(recurse=False)]}
                 stacked = _StackedLinear(**own) if isinstance(child, nn.Linear) else _StackedBatchNorm(child, **own)
                 setattr(parent, name, stacked)
-    for name, _ in list(base.named_buffers()):  # what is left: each Block's identity gate g, one scalar per net
+    for name, _ in list(base.named_buffers()):  # what is left: each Block's gate g and scale α
+        if stacks[name].dim() != 1:
+            raise ValueError(f"batching='layers' needs every buffer outside Linear and BatchNorm1d layers to be "
+                             f"one number per net; {name!r} has shape {tuple(stacks[name].shape[1:])} per net "
+                             "(use batching='vmap')")
         module_name, _, key = name.rpartition(".")
         base.get_submodule(module_name).register_buffer(key, stacks[name].view(-1, 1, 1))  # broadcasts over x
     return base
 
 
 def _vmapped_model(model: nn.Module, params: Stack, buffers: Stack) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``model`` mapped over the stacked nets with ``torch.func.vmap`` (inputs and outputs: nets × samples × features)."""
+    """``model`` mapped over the stacked nets with ``torch.func.vmap`` (in and out: nets × samples × features)."""
     base = copy.deepcopy(model).to("meta")
-    return partial(vmap(lambda p, b, x: functional_call(base, (p, b), (x,))), params, buffers)
+    mapped = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)), randomness="different")
+    return partial(mapped, params, buffers)
 
 
 def _choose_batching(model: nn.Module, batching: str) -> Callable[..., Callable[[torch.Tensor], torch.Tensor]]:
@@ -128,6 +148,12 @@ def _architecture(model: nn.Module) -> list[tuple]:
                for name, m in model.named_modules()]
     tensors = [(name, tuple(t.shape), t.dtype) for name, t in [*model.named_parameters(), *model.named_buffers()]]
     return modules + tensors
+
+
+def architecture_key(model: nn.Module) -> tuple:
+    """A hashable summary of :func:`_architecture`: nets with equal keys can be trained together."""
+    return tuple((entry[0], entry[1], tuple(map(tuple, entry[2]))) if isinstance(entry[2], list) else entry
+                 for entry in _architecture(model))
 
 
 def _check_models(models: Sequence[nn.Module], seeds: Sequence[int]) -> None:
@@ -150,7 +176,7 @@ def _check_models(models: Sequence[nn.Module], seeds: Sequence[int]) -> None:
     if len(seeds) != len(models):
         raise ValueError(f"seeds must give one seed per net: {len(models)} models but {len(seeds)} seeds")
     for i, seed in enumerate(seeds):
-        check_int(f"seeds[{i}]", seed, 0)
+        check_int(f"seeds[{i}]", seed, 0, 2**64 - 1)
 
 
 @torch.no_grad()
@@ -160,17 +186,98 @@ def _write_back(model: nn.Module, params: Stack, buffers: Stack, position: int) 
         tensor.copy_((params if name in params else buffers)[name][position])
 
 
-def _keep_only(keep: torch.Tensor, params: Stack, buffers: Stack,
-               optimizer: torch.optim.SGD) -> tuple[Stack, Stack, torch.optim.SGD]:
-    """The stacks and the optimizer (with its momentum) restricted to the nets at positions ``keep``."""
-    momentum = [optimizer.state[p].get("momentum_buffer") for p in params.values()]
-    params = {name: p.detach()[keep].requires_grad_() for name, p in params.items()}
-    buffers = {name: b[keep] for name, b in buffers.items()}
-    new = torch.optim.SGD(params.values(), **{k: optimizer.defaults[k] for k in ("lr", "momentum", "foreach")})
-    for p, buffer in zip(params.values(), momentum):
-        if buffer is not None:
-            new.state[p]["momentum_buffer"] = buffer[keep]
-    return params, buffers, new
+class _PerNet(NamedTuple):
+    """The per-net settings of the running nets, one entry each (see ``resbook.recipe.PER_NET``)."""
+
+    lr: torch.Tensor  # learning rates
+    clip_norm: torch.Tensor  # inf where a net is not clipped
+    normalise: torch.Tensor  # bool: per-layer normalised step
+
+    @classmethod
+    def of(cls, recipes: Sequence[Recipe], device: torch.device) -> "_PerNet":
+        clip = [math.inf if r.clip_norm is None else r.clip_norm for r in recipes]
+        return cls(torch.tensor([r.lr for r in recipes], device=device),
+                   torch.tensor(clip, device=device),
+                   torch.tensor([r.normalise_per_layer for r in recipes], device=device))
+
+    def keep(self, keep: torch.Tensor) -> "_PerNet":
+        return _PerNet(*(t[keep] for t in self))
+
+    @property
+    def shared_lr(self) -> bool:
+        return bool((self.lr == self.lr[0]).all())
+
+
+def _per_net(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``values`` (one per net) shaped to broadcast over a stacked tensor ``like`` (nets × ...)."""
+    return values.view(-1, *[1] * (like.dim() - 1)).to(like.dtype)
+
+
+def _norms(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Each stacked tensor's Euclidean norm per net (one value per net)."""
+    return [torch.linalg.vector_norm(t, dim=tuple(range(1, t.dim()))) if t.dim() > 1 else t.abs() for t in tensors]
+
+
+@torch.no_grad()
+def _prepare_gradients(params: Sequence[torch.Tensor], settings: _PerNet) -> None:
+    """:func:`resbook.training.prepare_gradients` for every net at once, each with its own norms."""
+    if settings.normalise.any():
+        matrices = [p for p in params if p.dim() >= 3 and p.grad is not None]  # nets × out × in (× ...)
+        for p, gradient_norm, weight_norm in zip(matrices, _norms([p.grad for p in matrices]), _norms(matrices)):
+            scale = torch.where(settings.normalise & (gradient_norm > 0) & (weight_norm > 0),
+                                weight_norm / gradient_norm, torch.ones_like(gradient_norm))
+            p.grad.mul_(_per_net(scale, p))
+    if torch.isfinite(settings.clip_norm).any():
+        grads = [p.grad for p in params if p.grad is not None]
+        total = torch.stack([n.square() for n in _norms(grads)]).sum(0).sqrt()  # each net's whole gradient
+        scale = (settings.clip_norm / (total + 1e-6)).clamp(max=1.0)  # as torch.nn.utils.clip_grad_norm_
+        for g in grads:
+            g.mul_(_per_net(scale, g))
+
+
+def _step(optimizer: torch.optim.Optimizer, params: Sequence[torch.Tensor], settings: _PerNet, factor: float) -> bool:
+    """One optimizer step at each net's learning rate times the schedule's ``factor``; False on overflow.
+
+    With one learning rate for all, the optimizer takes it directly. Otherwise it steps at learning
+    rate ``factor`` and each net's move is scaled by its own rate: every optimizer of
+    :mod:`resbook.recipe` moves the weights in proportion to the learning rate.
+    """
+    if settings.shared_lr:
+        for group in optimizer.param_groups:
+            group["lr"] = float(settings.lr[0]) * factor
+        return take_step(optimizer)
+    for group in optimizer.param_groups:
+        group["lr"] = factor
+    with torch.no_grad():
+        before = [p.detach().clone() for p in params]
+        if not take_step(optimizer):
+            return False
+        # p ← before + lr·(p − before), written as lerp(p, before, 1 − lr)
+        torch._foreach_lerp_([p.detach() for p in params], before, [_per_net(1 - settings.lr, p) for p in params])
+    return True
+
+
+def _keep_only(keep: torch.Tensor, params: Stack, buffers: Stack, optimizer: torch.optim.Optimizer,
+               recipe: Recipe) -> tuple[Stack, Stack, torch.optim.Optimizer]:
+    """The stacks and a new optimizer restricted to the nets at positions ``keep``.
+
+    Every piece of the optimizer's state that is a tensor with one slice per net (momentum, Adam's
+    moments) is restricted the same way; the rest (e.g. Adam's step count, equal for all) is copied.
+    """
+    nets = next(iter(params.values())).shape[0]
+    new_params = {name: p.detach()[keep].requires_grad_() for name, p in params.items()}
+    new = make_optimizer(recipe, new_params.values(), lr=optimizer.param_groups[0]["lr"])
+    for (name, old), p in zip(params.items(), new_params.values()):
+        for key, value in optimizer.state[old].items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0:
+                if value.shape[0] != nets:
+                    raise ValueError(f"optimizer state {key!r} of {name!r} has shape {tuple(value.shape)}, "
+                                     f"not one slice per net ({nets})")
+                value = value[keep]
+            elif isinstance(value, torch.Tensor):
+                value = value.clone()
+            new.state[p][key] = value
+    return new_params, {name: b[keep] for name, b in buffers.items()}, new
 
 
 def _record(step: int, losses: list[float], histories: list[History]) -> list[int]:
@@ -185,14 +292,15 @@ def _record(step: int, losses: list[float], histories: list[History]) -> list[in
     return diverged
 
 
-def train_together(models: Sequence[nn.Module], data: Dataset, *, steps: int, seeds: Sequence[int],
-                   batch_size: int = 128, lr: float = 0.05, momentum: float = 0.9,
-                   batching: str = "auto") -> list[History]:
+def train_together(models: Sequence[nn.Module], data: Dataset, recipe: Recipe | Sequence[Recipe], *,
+                   seeds: Sequence[int], batching: str = "auto") -> list[History]:
     """Train every net of ``models`` in place, all at once, as :func:`resbook.training.train` trains one.
 
-    Net ``i`` sees the minibatches of ``seeds[i]``, keeps its own BatchNorm statistics and SGD
-    momentum, and stops where its loss becomes NaN or infinite (``diverged_at``) while the others
-    go on. The nets must share one architecture (plain and residual nets of one size do).
+    Net ``i`` sees the minibatches of ``seeds[i]`` and is trained with ``recipe`` (one for all, or one
+    per net: they may differ in learning rate, clipping and per-layer normalisation only). Each keeps
+    its own BatchNorm statistics and optimizer state, and stops where its loss becomes NaN or infinite
+    (``diverged_at``) while the others go on. The nets must share one architecture (plain and residual
+    twins do). See the module's docstring for how closely this matches training each net alone.
 
     Args:
         batching: ``"layers"`` (hand-batched Linear and BatchNorm1d, faster), ``"vmap"`` (any
@@ -202,18 +310,19 @@ def train_together(models: Sequence[nn.Module], data: Dataset, *, steps: int, se
         One :class:`History` per net; ``seconds`` is the wall time of the whole run.
     """
     _check_models(models, seeds)
-    _check_training_arguments(data, steps, batch_size, lr, momentum, seed=0)  # the seeds are checked above
-    device = data.x.device
+    check_dataset("data", data)
+    recipes = check_recipes(recipe, len(models))
+    recipe, device = recipes[0], data.x.device
+    batches = torch.stack([batch_indices(len(data), recipe.batch_size, recipe.steps, s) for s in seeds]).to(device)
+    batched_model, loss_of = _choose_batching(models[0], batching), vmap(loss_function(data.task))
     for model in models:
         model.to(device).train()
-    batched_model, loss_of = _choose_batching(models[0], batching), vmap(loss_function(data.task))
     params, buffers = stack_module_state(list(models))
-    nets = batched_model(models[0], params, buffers)
-    optimizer = torch.optim.SGD(params.values(), lr=lr, momentum=momentum, foreach=True)
-    batches = torch.stack([batch_indices(len(data), batch_size, steps, s) for s in seeds]).to(device)
+    nets, settings = batched_model(models[0], params, buffers), _PerNet.of(recipes, device)
+    optimizer = make_optimizer(recipe, params.values())
     running = list(range(len(models)))  # the model behind each position of the stacks
     histories, start = [History() for _ in models], time.perf_counter()
-    for step in range(steps):
+    for step in range(recipe.steps):
         index = batches[:, step]
         losses = loss_of(nets(data.x[index]), data.y[index])
         diverged = _record(step, losses.tolist(), [histories[i] for i in running])
@@ -224,11 +333,17 @@ def train_together(models: Sequence[nn.Module], data: Dataset, *, steps: int, se
             break
         optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()  # the nets are independent: a diverged net's NaN reaches only its own gradients
-        optimizer.step()
+        _prepare_gradients(list(params.values()), settings)
+        if not _step(optimizer, list(params.values()), settings, recipe.lr_factor(step)):
+            for model_index in running:  # the step size overflowed float32: as train() reports it
+                histories[model_index].diverged_at = step + 1
+            running = []
+            break
         if diverged:
             keep = [position for position in range(len(running)) if position not in diverged]
-            params, buffers, optimizer = _keep_only(torch.tensor(keep, device=device), params, buffers, optimizer)
-            nets = batched_model(models[0], params, buffers)
+            keep_index = torch.tensor(keep, device=device)
+            params, buffers, optimizer = _keep_only(keep_index, params, buffers, optimizer, recipe)
+            nets, settings = batched_model(models[0], params, buffers), settings.keep(keep_index)
             batches, running = batches[keep], [running[position] for position in keep]
     for position, model_index in enumerate(running):
         _write_back(models[model_index], params, buffers, position)
@@ -238,30 +353,52 @@ def train_together(models: Sequence[nn.Module], data: Dataset, *, steps: int, se
     return histories
 
 
-def train_groups(groups: Sequence[tuple[Sequence[nn.Module], Sequence[int]]], data: Dataset, *,
-                 workers: int | None = None, **training) -> list[list[History]]:
-    """Train several groups of nets, each group with :func:`train_together`, groups side by side.
+class Group(NamedTuple):
+    """Nets of one architecture trained together: the models, one seed each, and the recipe (or one per net)."""
 
-    ``groups`` holds ``(models, seeds)`` pairs; the nets of one group share an architecture, the
-    groups need not (a depth sweep: one group per depth). On a CPU, eager PyTorch spends a small
-    net's step on per-operation overhead, which runs on one core; so the groups run on ``workers``
-    threads (default: the number of cores, at most the number of groups), each with one intra-op
-    thread, and finish about ``workers`` times sooner. Each group's numbers do not depend on the
-    others or on the scheduling. On a GPU the groups run one after another. Keyword arguments go to
-    :func:`train_together`. Returns one list of histories per group, in the order given.
+    models: Sequence[nn.Module]
+    seeds: Sequence[int]
+    recipe: Recipe | Sequence[Recipe]
+
+
+def train_groups(groups: Sequence[Group], data: Dataset, *, workers: int | None = None,
+                 batching: str = "auto") -> list[list[History]]:
+    """Train several :class:`Group` s of nets, each with :func:`train_together`, groups side by side.
+
+    The nets of one group share an architecture; the groups need not (a depth sweep: one group per
+    depth). On a CPU, eager PyTorch spends a small net's step on per-operation overhead, which runs
+    on one core; so the groups run on ``workers`` threads (default: the number of cores, at most the
+    number of groups), each with one intra-op thread, and finish about ``workers`` times sooner. Each
+    group's numbers do not depend on the others or on the scheduling. On a GPU the groups run one
+    after another. Returns one list of histories per group, in the order given.
     """
+    check_dataset("data", data)
     if isinstance(groups, (str, bytes)) or not isinstance(groups, Sequence) or len(groups) == 0:
-        raise ValueError("groups must be a non-empty sequence of (models, seeds) pairs")
+        raise ValueError("groups must be a non-empty sequence of Group(models, seeds, recipe)")
+    groups = [_check_group(i, group) for i, group in enumerate(groups)]
+    every_net = [id(m) for group in groups for m in group.models]
+    if len(set(every_net)) < len(every_net):
+        raise ValueError("groups must not share nets: the same net appears in two groups (or twice in one)")
     if workers is None:
         workers = min(os.cpu_count() or 1, len(groups)) if data.x.device.type == "cpu" else 1
-    check_int("workers", workers, 1)
+    workers = check_int("workers", workers, 1)
+    train = partial(_train_group, data=data, batching=batching)
     if workers == 1:
-        return [train_together(models, data, seeds=seeds, **training) for models, seeds in groups]
+        return [train(group) for group in groups]
     previous = torch.get_num_threads()
     torch.set_num_threads(1)  # one core per group: intra-op threads only add overhead on tiny tensors
     try:
         with ThreadPoolExecutor(workers) as pool:
-            futures = [pool.submit(train_together, models, data, seeds=seeds, **training) for models, seeds in groups]
-            return [future.result() for future in futures]
+            return list(pool.map(train, groups))
     finally:
         torch.set_num_threads(previous)
+
+
+def _check_group(index: int, group: object) -> Group:
+    if not isinstance(group, tuple) or len(group) != 3:
+        raise TypeError(f"groups[{index}] must be a Group(models, seeds, recipe), got {type(group).__name__}")
+    return Group(*group)
+
+
+def _train_group(group: Group, data: Dataset, batching: str) -> list[History]:
+    return train_together(group.models, data, group.recipe, seeds=group.seeds, batching=batching)

@@ -24,8 +24,7 @@ def setup(seed: int = 0) -> tuple[torch.device, Profile]:
     profile = get_profile(device=device)
     seed_everything(seed)
     use_book_style()
-    print(f"device: {device.type} · profile: {profile.name} ({profile.seeds} seeds, {profile.steps} steps, "
-          f"width {profile.width}, depths {', '.join(map(str, profile.depths))}) · torch {torch.__version__}")
+    print(f"device: {device.type} · profile: {profile.name} ({profile.seeds} seeds) · torch {torch.__version__}")
     return device, profile
 
 

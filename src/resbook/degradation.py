@@ -10,36 +10,61 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from ._checks import check_int
-from .batched import train_groups
+from ._checks import check_dataset, check_int
 from .data import Dataset
 from .gradients import gradient_norms_per_layer
-from .models import mlp
-from .training import History
+from .grid import GridRuns, train_grid
+from .models import KINDS, twins
+from .recipe import Recipe
 
-KINDS = ("plain", "residual")
+
+@dataclass(frozen=True)
+class Sizes:
+    """The size of chapter 0's experiment in one profile: the nets' width, the depths swept, the recipe."""
+
+    width: int
+    depths: tuple[int, ...]
+    recipe: Recipe
+
+
+# Quick: the sweep takes ~25 s on 2 CPU cores (6 depths × plain/residual × 3 seeds, trained together).
+SIZES = {
+    "quick": Sizes(width=32, depths=(8, 14, 20, 32, 44, 56),
+                   recipe=Recipe(steps=400, batch_size=128, optimizer="sgd", lr=0.05, momentum=0.9)),
+    "full": Sizes(width=64, depths=(8, 14, 20, 26, 32, 44, 56, 80, 110),
+                  recipe=Recipe(steps=1000, batch_size=128, optimizer="sgd", lr=0.05, momentum=0.9)),
+}
 
 
 @dataclass
 class DepthSweep:
-    """Training histories of plain and residual nets, by kind and depth: ``histories[kind, depth][i]`` is seed i's."""
+    """Training runs of plain and residual nets by depth: ``runs.histories[kind, depth][i]`` is seed i's."""
 
     depths: tuple[int, ...]
-    seeds: tuple[int, ...]
-    histories: dict[tuple[str, int], list[History]]
-    seconds: float
+    runs: GridRuns
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return self.runs.seeds
+
+    @property
+    def seconds(self) -> float:
+        return self.runs.seconds
+
+    @property
+    def histories(self) -> dict:
+        return self.runs.histories
 
     def final_losses(self, kind: str, depth: int, window: int = 50) -> list[float]:
         """Each seed's mean training loss over its last ``window`` steps (``inf`` if it diverged)."""
-        if (kind, depth) not in self.histories:
+        if (kind, depth) not in self.runs.histories:
             raise ValueError(f"no runs for kind={kind!r}, depth={depth}; kinds are {KINDS}, depths {self.depths}")
-        return [h.final_loss(window) for h in self.histories[kind, depth]]
+        return self.runs.final_losses((kind, depth), window)
 
     def median_final_loss(self, kind: str, depth: int) -> float:
         return statistics.median(self.final_losses(kind, depth))
@@ -59,15 +84,6 @@ def _median_and_range(losses: list[float]) -> str:
     return f"{statistics.median(losses):.3f} ({min(losses):.3f}–{max(losses):.3f})"
 
 
-def build_pair(depth: int, width: int, data: Dataset, seed: int) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """A plain and a residual BatchNorm MLP with the same initial weights (seeded by ``seed``)."""
-    nets = []
-    for residual in (False, True):
-        torch.manual_seed(seed)
-        nets.append(mlp(depth, width, data.n_features, data.n_outputs, residual=residual))
-    return nets[0], nets[1]
-
-
 def first_to_last_gradient_ratio(data: Dataset, depths: Sequence[int], *, width: int,
                                  seed: int = 0) -> dict[str, list[float]]:
     """At initialisation, ‖∂L/∂W_first‖ / ‖∂L/∂W_last‖ for the plain and the residual twin of each depth.
@@ -75,36 +91,37 @@ def first_to_last_gradient_ratio(data: Dataset, depths: Sequence[int], *, width:
     Far above 1: the layers next to the input get much larger gradients than the head (exploding
     towards the input); far below 1: they get much smaller ones (vanishing).
     """
+    check_dataset("data", data)
     ratios: dict[str, list[float]] = {kind: [] for kind in KINDS}
-    for depth in depths:
-        for kind, net in zip(KINDS, build_pair(depth, width, data, seed)):
+    for depth in _check_depths(depths):
+        for kind, net in zip(KINDS, twins(depth, width, data.n_features, data.n_outputs, seed=seed)):
             norms = gradient_norms_per_layer(net, data)
             ratios[kind].append(norms[0] / norms[-1])
     return ratios
 
 
-def depth_sweep(data: Dataset, depths: Sequence[int], seeds: Sequence[int], *, width: int, steps: int,
-                batch_size: int = 128, lr: float = 0.05, momentum: float = 0.9) -> DepthSweep:
-    """Train a plain and a residual net per depth and seed: each depth's nets together, depths side by side."""
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be a resbook.data.Dataset, got {type(data).__name__}")
-    depths, seeds = tuple(depths), tuple(seeds)
-    if not depths or not seeds:
-        raise ValueError(f"depths and seeds must each hold at least one value, got {depths} and {seeds}")
-    for seed in seeds:
-        check_int("seeds[i]", seed, 0)
+def _check_depths(depths: Sequence[int]) -> tuple[int, ...]:
+    if isinstance(depths, (str, bytes)) or not isinstance(depths, (Sequence, range)) or len(depths) == 0:
+        raise ValueError(f"depths must be a non-empty sequence of even ints such as (8, 20, 56), got {depths!r}")
+    depths = tuple(check_int(f"depths[{i}]", d, 2) for i, d in enumerate(depths))
     if len(set(depths)) != len(depths):
         raise ValueError(f"depths must be distinct, got {depths}")
-    start, groups = time.perf_counter(), []
-    by_cost = sorted(depths, reverse=True)  # deepest first: the parallel groups then finish together
-    for depth in by_cost:  # mlp() checks each depth
-        pairs = [build_pair(depth, width, data, seed) for seed in seeds]
-        groups.append(([plain for plain, _ in pairs] + [residual for _, residual in pairs], list(seeds) * 2))
-    runs = train_groups(groups, data, steps=steps, batch_size=batch_size, lr=lr, momentum=momentum)
-    histories = {}
-    for depth, group in zip(by_cost, runs):
-        histories["plain", depth], histories["residual", depth] = group[: len(seeds)], group[len(seeds):]
-    return DepthSweep(depths, seeds, histories, time.perf_counter() - start)
+    return depths
+
+
+def depth_sweep(data: Dataset, depths: Sequence[int], seeds: Sequence[int], *, width: int,
+                recipe: Recipe) -> DepthSweep:
+    """Train a plain and a residual twin per depth and seed, all with ``recipe``, as few batched runs
+    as possible (:func:`resbook.grid.train_grid`: one group per depth, depths side by side)."""
+    check_dataset("data", data)
+    depths = _check_depths(depths)
+
+    def build(configuration: tuple[str, int], seed: int) -> torch.nn.Module:
+        kind, depth = configuration
+        return twins(depth, width, data.n_features, data.n_outputs, seed=seed, kinds=(kind,))[0]
+
+    configurations = [(kind, depth) for depth in depths for kind in KINDS]
+    return DepthSweep(depths, train_grid(build, configurations, seeds, data, recipe))
 
 
 def plot_training_curves(ax, sweep: DepthSweep, depth: int, smooth_window: int = 20) -> None:

@@ -2,31 +2,36 @@
 
 A block computes ``y = g·x + α·F(x)``. With the gate ``g = 1`` it is the residual block
 ``y = x + F(x)`` of He et al. (2016); with ``g = 0`` the identity path is cut and the same two
-layers form a plain net. Keeping ``g`` as a buffer lets plain and residual nets share one
-architecture, so that they can be trained side by side (see :mod:`resbook.batched`).
+layers form a plain net. The gate ``g`` and the residual scale ``α`` are buffers, not settings: nets
+that differ only in them (plain and residual twins; branch scales such as 1/√L; ``α = 0`` for a
+deleted block) share one architecture, so they can be trained side by side (see :mod:`resbook.batched`).
 
 Depth counts weight (Linear) layers as ResNet does: a stem, two per block, and a head, so a
 ``depth``-layer net has ``(depth - 2) / 2`` blocks.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_int, check_positive_float
+from ._checks import check_bool, check_choice, check_int, check_positive_float
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "identity": nn.Identity}
 NORMS = ("batch", "layer", None)
+MAX_RESIDUAL_SCALE = 1e3  # beyond this a few blocks overflow float32
+KINDS = ("plain", "residual")  # the two nets every comparison in the book is about: g = 0 and g = 1
 
 
 class Block(nn.Module):
-    """``y = act(g·x + α·F(x))``: the residual block when the identity gate ``g`` is 1, a plain pair of layers when it is 0."""
+    """``y = act(g·x + α·F(x))``: a residual block when the identity gate ``g`` is 1, two plain layers when it is 0."""
 
     def __init__(self, branch: nn.Module, identity_gate: float, residual_scale: float, after: nn.Module):
         super().__init__()
         self.branch = branch
         self.register_buffer("identity_gate", torch.tensor(float(identity_gate)))
-        self.residual_scale = residual_scale
+        self.register_buffer("residual_scale", torch.tensor(float(residual_scale)))
         self.after = after  # the activation after the sum (post-activation) or nn.Identity (pre-activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -86,11 +91,13 @@ def mlp(depth: int, width: int, in_features: int, out_features: int, *, residual
     check_int("width", width, 1)
     check_int("in_features", in_features, 1)
     check_int("out_features", out_features, 1)
-    if not isinstance(residual, bool):
-        raise TypeError(f"residual must be True or False, got {residual!r}")
+    check_bool("residual", residual)
     check_choice("norm", norm, NORMS)
     check_choice("activation", activation, ACTIVATIONS)
-    check_positive_float("residual_scale", residual_scale, allow_zero=True)
+    check_bool("preactivation", preactivation)
+    check_bool("zero_init_branch", zero_init_branch)
+    if check_positive_float("residual_scale", residual_scale, allow_zero=True) > MAX_RESIDUAL_SCALE:
+        raise ValueError(f"residual_scale must be at most {MAX_RESIDUAL_SCALE:g}, got {residual_scale!r}")
     if zero_init_branch and not residual:
         raise ValueError("zero_init_branch=True needs residual=True: a plain net with zero branches outputs a constant")
 
@@ -126,3 +133,35 @@ def weight_layers(model: nn.Module) -> list[nn.Linear]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return [m for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+def twins(depth: int, width: int, in_features: int, out_features: int, *, seed: int,
+          kinds: Sequence[str] = KINDS, **options) -> tuple[nn.Sequential, ...]:
+    """Nets of the given ``kinds`` ("plain", "residual") from the same initial weights, drawn with
+    ``seed``: they differ in the identity gate alone. Options as in :func:`mlp`.
+
+    The caller's random state is left as it was (the weights are drawn inside ``torch.random.fork_rng``).
+    """
+    seed = check_int("seed", seed, 0, 2**64 - 1)
+    if isinstance(kinds, str) or not isinstance(kinds, Sequence) or not kinds:
+        raise TypeError(f"kinds must be a non-empty sequence of {KINDS}, got {kinds!r}")
+    nets = []
+    for kind in kinds:
+        check_choice("kinds[i]", kind, KINDS)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            nets.append(mlp(depth, width, in_features, out_features, residual=kind == "residual", **options))
+    return tuple(nets)
+
+
+def set_residual_scale(model: nn.Module, scale: float) -> nn.Module:
+    """Set ``α`` of every block of ``model`` (in place) and return the model: e.g. 1/√L, or 0 to delete blocks."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    scale = check_positive_float("scale", scale, allow_zero=True)
+    blocks = [m for m in model.modules() if isinstance(m, Block)]
+    if not blocks:
+        raise ValueError("model has no resbook.models.Block whose residual scale could be set")
+    for block in blocks:
+        block.residual_scale.fill_(scale)
+    return model

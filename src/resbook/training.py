@@ -1,4 +1,5 @@
-"""One training loop for the whole book: minibatch SGD with momentum, on whichever device the data is.
+"""One training loop for the whole book: a :class:`~resbook.recipe.Recipe` applied to one net, on
+whichever device the data is.
 
 A run whose loss becomes NaN or infinite stops there and says so in its :class:`History`; it never
 raises, so a chapter can plot a diverged run next to the others.
@@ -13,8 +14,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._checks import check_int, check_positive_float
-from .data import Dataset
+from ._checks import check_choice, check_dataset, check_int, check_module
+from .data import TASKS, Dataset
+from .recipe import Recipe, make_optimizer
 
 
 @dataclass
@@ -40,6 +42,7 @@ class History:
 
 def loss_function(task: str):
     """Cross-entropy for classification, mean squared error for regression."""
+    check_choice("task", task, TASKS)
     return F.cross_entropy if task == "classification" else F.mse_loss
 
 
@@ -48,7 +51,7 @@ def batch_indices(n_samples: int, batch_size: int, steps: int, seed: int) -> tor
     check_int("n_samples", n_samples, 1)
     check_int("batch_size", batch_size, 1)
     check_int("steps", steps, 1)
-    check_int("seed", seed, 0)
+    check_int("seed", seed, 0, 2**64 - 1)
     if batch_size > n_samples:
         raise ValueError(f"batch_size must be <= the number of samples ({n_samples}), got {batch_size}")
     g = torch.Generator().manual_seed(seed)
@@ -57,31 +60,38 @@ def batch_indices(n_samples: int, batch_size: int, steps: int, seed: int) -> tor
     return order[: steps * batch_size].view(steps, batch_size)
 
 
-def _check_training_arguments(data, steps, batch_size, lr, momentum, seed):
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be a resbook.data.Dataset, got {type(data).__name__}")
-    check_int("steps", steps, 1)
-    check_int("batch_size", batch_size, 1)
-    check_positive_float("lr", lr)
-    check_positive_float("momentum", momentum, allow_zero=True)
-    if momentum >= 1:
-        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-    check_int("seed", seed, 0)
+def _normalise_per_layer(parameters: list[nn.Parameter]) -> None:
+    """Rescale the gradient of every weight matrix to the norm of the matrix (a LARS-like step)."""
+    for p in parameters:
+        if p.grad is not None and p.ndim >= 2:
+            gradient_norm, weight_norm = p.grad.norm(), p.detach().norm()
+            if gradient_norm > 0 and weight_norm > 0:
+                p.grad.mul_(weight_norm / gradient_norm)
 
 
-def train(model: nn.Module, data: Dataset, *, steps: int, batch_size: int = 128, lr: float = 0.05,
-          momentum: float = 0.9, seed: int = 0) -> History:
-    """Train ``model`` in place with SGD + momentum on minibatches of ``data``, on ``data``'s device.
+def prepare_gradients(parameters: list[nn.Parameter], recipe: Recipe) -> None:
+    """What the recipe does to one net's gradients before the optimizer's step: the per-layer
+    normalised step, then clipping of the whole gradient to ``clip_norm``."""
+    if recipe.normalise_per_layer:
+        _normalise_per_layer(parameters)
+    if recipe.clip_norm is not None:
+        nn.utils.clip_grad_norm_(parameters, recipe.clip_norm)
+
+
+def train(model: nn.Module, data: Dataset, recipe: Recipe, *, seed: int = 0) -> History:
+    """Train ``model`` in place with ``recipe`` on minibatches of ``data``, on ``data``'s device.
 
     ``seed`` fixes the order of the minibatches (the model's initial weights are the caller's).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    _check_training_arguments(data, steps, batch_size, lr, momentum, seed)
+    check_module("model", model)
+    check_dataset("data", data)
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe must be a resbook.recipe.Recipe, got {type(recipe).__name__}")
+    batches = batch_indices(len(data), recipe.batch_size, recipe.steps, seed).to(data.x.device)
     model.to(data.x.device).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    parameters = list(model.parameters())
+    optimizer = make_optimizer(recipe, parameters)
     loss_of = loss_function(data.task)
-    batches = batch_indices(len(data), batch_size, steps, seed).to(data.x.device)
     history, start = History(), time.perf_counter()
     for step, index in enumerate(batches):
         loss = loss_of(model(data.x[index]), data.y[index])
@@ -92,20 +102,39 @@ def train(model: nn.Module, data: Dataset, *, steps: int, batch_size: int = 128,
         history.loss.append(value)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
+        prepare_gradients(parameters, recipe)
+        for group in optimizer.param_groups:
+            group["lr"] = recipe.lr * recipe.lr_factor(step)
+        if not take_step(optimizer):
+            history.diverged_at = step + 1
+            break
     history.seconds = time.perf_counter() - start
     return history
 
 
+def take_step(optimizer: torch.optim.Optimizer) -> bool:
+    """``optimizer.step()``; False where the step size overflows float32 (a learning rate of 1e39),
+    which the caller reports as divergence at the next step, as if the weights had become infinite."""
+    try:
+        optimizer.step()
+    except RuntimeError as error:
+        if "overflow" not in str(error):
+            raise
+        return False
+    return True
+
+
 @torch.no_grad()
 def evaluate_loss(model: nn.Module, data: Dataset) -> float:
-    """The loss on the whole of ``data`` with the model in evaluation mode (BatchNorm's running statistics)."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be a resbook.data.Dataset, got {type(data).__name__}")
+    """The loss on the whole of ``data`` with the model in evaluation mode (BatchNorm's running statistics).
+
+    The model's mode is restored afterwards, also when the forward pass raises.
+    """
+    check_module("model", model)
+    check_dataset("data", data)
     was_training = model.training
     model.eval()
-    loss = loss_function(data.task)(model(data.x), data.y).item()
-    model.train(was_training)
-    return loss
+    try:
+        return loss_function(data.task)(model(data.x), data.y).item()
+    finally:
+        model.train(was_training)

@@ -1,0 +1,71 @@
+"""Facts about training a grid of configurations × seeds: every run is the run it would be alone."""
+import pytest
+import torch
+
+from resbook.data import spirals, teacher_regression
+from resbook.grid import train_grid
+from resbook.models import twins
+from resbook.recipe import Recipe
+from resbook.training import train
+
+RECIPE = Recipe(steps=6, batch_size=16)
+
+
+def build(configuration, seed):
+    kind, depth = configuration
+    return twins(depth, 8, 2, 2, seed=seed, kinds=(kind,))[0]
+
+
+def test_every_configuration_and_seed_is_trained_as_it_would_be_alone():
+    data = spirals(n=128)
+    configurations = [("plain", 4), ("residual", 4), ("residual", 6)]
+    runs = train_grid(build, configurations, [0, 3], data, RECIPE)
+    assert runs.configurations == tuple(configurations) and runs.seeds == (0, 3)
+    for configuration in configurations:
+        for seed, history, model in zip(runs.seeds, runs.histories[configuration], runs.models[configuration]):
+            alone = train(build(configuration, seed), data, RECIPE, seed=seed)
+            torch.testing.assert_close(torch.tensor(history.loss), torch.tensor(alone.loss), rtol=1e-5, atol=1e-5)
+            assert sum(1 for _ in model.modules() if isinstance(_, torch.nn.Linear)) == configuration[1]
+
+
+def test_each_configuration_may_have_its_own_recipe_and_still_train_together():
+    data = teacher_regression(n=64, features=2)
+
+    def residual(lr, seed):
+        return twins(4, 8, 2, 1, seed=seed, kinds=("residual",))[0]
+
+    def recipe(lr):
+        return Recipe(steps=6, batch_size=16, lr=lr)
+
+    runs = train_grid(residual, [0.01, 0.3], [0], data, recipe)
+    assert runs.histories[0.01][0].seconds == runs.histories[0.3][0].seconds  # one batched run
+    for lr in (0.01, 0.3):
+        alone = train(residual(lr, 0), data, recipe(lr), seed=0)
+        torch.testing.assert_close(torch.tensor(runs.histories[lr][0].loss), torch.tensor(alone.loss),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_final_losses_are_read_by_configuration():
+    runs = train_grid(build, [("plain", 4)], [0, 1, 2], spirals(n=64), RECIPE)
+    losses = runs.final_losses(("plain", 4), window=2)
+    assert losses == [sum(h.loss[-2:]) / 2 for h in runs.histories["plain", 4]]
+    assert runs.median_final_loss(("plain", 4), window=2) == sorted(losses)[1]
+    with pytest.raises(ValueError, match="no runs for configuration"):
+        runs.final_losses(("plain", 8))
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(seeds=[0, 0]), ValueError, "seeds must be distinct"),
+    (dict(seeds=[]), ValueError, "seeds"),
+    (dict(configurations=[("plain", 4), ("plain", 4)]), ValueError, "configurations must be distinct"),
+    (dict(configurations=[["plain", 4]]), TypeError, "hashable"),
+    (dict(configurations="plain"), ValueError, "configurations"),
+    (dict(build="mlp"), TypeError, "build"),
+    (dict(build=lambda c, s: "net"), TypeError, "torch.nn.Module"),
+    (dict(recipe={"steps": 1}), TypeError, "recipe"),
+    (dict(data=None), TypeError, "data"),
+])
+def test_bad_grids_are_refused_naming_what_is_wrong(kwargs, error, message):
+    arguments = dict(build=build, configurations=[("plain", 4)], seeds=[0], data=spirals(n=64), recipe=RECIPE)
+    with pytest.raises(error, match=message):
+        train_grid(**(arguments | kwargs))
