@@ -338,3 +338,21 @@ def test_a_buffer_that_is_not_one_number_per_net_is_refused_by_the_hand_batched_
         n[3].register_buffer("memory", torch.zeros(3))
     with pytest.raises(ValueError, match="one number per net.*memory"):
         train_together(nets, data, Recipe(steps=1, batch_size=16), seeds=[0, 1], batching="layers")
+
+
+# --- on a GPU (skipped without one) ------------------------------------------------------------
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("recipes", PER_NET_RECIPES.values(), ids=PER_NET_RECIPES.keys())
+def test_nets_trained_together_on_the_gpu_follow_their_solo_runs_on_the_cpu(recipes):
+    # Another device sums in another order (and may use TF32): a looser tolerance than on the CPU,
+    # still far below the differences between recipes (~1e-2 after a few steps).
+    torch.backends.cuda.matmul.allow_tf32 = False
+    data = spirals(n=256)
+    nets = plain_and_residual_nets(data, norm=None if recipes[0].optimizer != "sgd" else "batch")
+    alone, together = copy.deepcopy(nets), copy.deepcopy(nets)
+    expected = one_at_a_time(alone, data, SEEDS, recipes)
+    histories = train_together(together, data.to("cuda"), recipes, seeds=SEEDS)
+    assert all(p.device.type == "cuda" for net in together for p in net.parameters())
+    for history, reference in zip(histories, expected):
+        torch.testing.assert_close(torch.tensor(history.loss), torch.tensor(reference.loss), rtol=1e-4, atol=1e-4)
