@@ -58,3 +58,24 @@ def test_a_dataset_made_from_lists_is_refused_naming_the_field():
         Dataset("arrays", torch.zeros(1, 2), np.zeros(1), "regression")
     with pytest.raises(TypeError, match="name must be a str"):
         Dataset(3, torch.zeros(1, 2), torch.zeros(1, 1), "regression")
+
+
+def test_teacher_targets_are_not_a_linear_function_of_the_inputs():
+    # Independent computation: the best linear fit (least squares, with a bias) of the targets. A tanh teacher
+    # leaves about 7 % of the variance unexplained on Gaussian inputs; a teacher without its tanh is linear
+    # and would be fitted exactly (up to float32 rounding, far below the 1 % allowed here).
+    data = teacher_regression(n=2000, features=16, hidden=32, seed=0)
+    inputs = torch.cat([data.x, torch.ones(len(data), 1)], 1)
+    residual = data.y - inputs @ torch.linalg.lstsq(inputs, data.y).solution
+    assert float(residual.var() / data.y.var()) > 0.01
+
+
+@pytest.mark.parametrize("turns", [0.5, 1.5, 3.0])
+def test_noiseless_spirals_wind_the_given_number_of_turns(turns):
+    # Polar form of an Archimedean spiral that makes `turns` turns out to radius 1: angle = 2π·turns·radius,
+    # the second class half a turn (π) further. Rebuilt from each point's radius and compared with the point.
+    data = spirals(n=400, turns=turns, noise=0.0, seed=1)
+    radius = data.x.norm(dim=1)
+    angle = 2 * np.pi * turns * radius + np.pi * data.y
+    on_spiral = torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], 1)
+    torch.testing.assert_close(data.x, on_spiral, atol=1e-5, rtol=0)  # float32 angles up to 6π

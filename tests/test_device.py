@@ -1,4 +1,6 @@
 """Facts about device choice, seeding and profiles."""
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -70,3 +72,27 @@ def test_a_numpy_seed_seeds_like_the_same_python_int():
     first = (torch.randn(3), np.random.rand(2))
     seed_everything(7)
     assert torch.equal(first[0], torch.randn(3)) and np.array_equal(first[1], np.random.rand(2))
+
+
+def test_the_environment_variable_wins_over_an_available_accelerator(monkeypatch):
+    monkeypatch.setattr("resbook.device._available", lambda name: True)  # as on a machine with CUDA and MPS
+    monkeypatch.delenv("RESBOOK_DEVICE", raising=False)
+    assert choose_device() == torch.device("cuda")
+    for name in ("cpu", "mps"):
+        monkeypatch.setenv("RESBOOK_DEVICE", name)
+        assert choose_device() == torch.device(name)
+
+
+def test_a_device_in_the_environment_that_is_missing_is_refused(monkeypatch):
+    monkeypatch.setattr("resbook.device._available", lambda name: name == "cpu")
+    monkeypatch.setenv("RESBOOK_DEVICE", "cuda")
+    with pytest.raises(ValueError, match="'cuda' was asked for"):
+        choose_device()
+
+
+def test_seeding_seeds_python_numpy_and_torch_as_their_own_seeders_do():
+    seed_everything(11)
+    drawn = (random.random(), np.random.rand(3), torch.rand(3))
+    assert drawn[0] == random.Random(11).random()
+    assert np.array_equal(drawn[1], np.random.RandomState(11).rand(3))
+    assert torch.equal(drawn[2], torch.rand(3, generator=torch.Generator().manual_seed(11)))

@@ -49,3 +49,16 @@ def test_smooth_takes_a_numpy_integer_window_as_the_same_window():
 def test_smooth_refuses_a_window_that_is_not_an_int(window):
     with pytest.raises(TypeError, match="window must be an int"):
         smooth([1, 2], window)
+
+
+def test_band_spans_the_lowest_and_highest_run_at_every_step():
+    curves = [[1, 2, 3], [3, 4, 5], [2, 3]]  # the third run stopped after two steps
+    fig, ax = plt.subplots()
+    plot_band(ax, curves, label="runs", color=PALETTE["blue"])
+    (band,) = ax.collections
+    corners = band.get_paths()[0].vertices
+    for step in range(3):
+        reached = [curve[step] for curve in curves if len(curve) > step]
+        at_step = corners[corners[:, 0] == step, 1]
+        assert (at_step.min(), at_step.max()) == (min(reached), max(reached))
+    plt.close(fig)
