@@ -20,7 +20,7 @@ from nbformat import NotebookNode
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTER_NAME = re.compile(r"book/\d\d_[^/]+")
-GLUE_ROLE = re.compile(r"\{glue(?::text)?\}`[^`]+`")
+GLUE_TEXT_ROLE = re.compile(r"\{glue:text\}`[^`]+`")
 
 
 def _toc_files(toc: dict[str, Any]) -> list[str]:
@@ -153,8 +153,8 @@ def solution_directives(notebook: NotebookNode) -> int:
 
 
 def glued_numbers(notebook: NotebookNode) -> int:
-    """Inline `{glue:text}` and `{glue}` roles in the chapter's prose."""
-    return sum(len(GLUE_ROLE.findall(cell.source)) for cell in notebook.cells if cell.cell_type == "markdown")
+    """Inline `{glue:text}` roles in the chapter's prose (each becomes one pasted number in the page)."""
+    return sum(len(GLUE_TEXT_ROLE.findall(cell.source)) for cell in notebook.cells if cell.cell_type == "markdown")
 
 
 def interactive_figures(notebook: NotebookNode) -> int:

@@ -1,5 +1,5 @@
 """The built book in a real browser: every page loads offline and cleanly, shows its math and
-images, passes an accessibility check, and the chapter's interactive parts work without a kernel.
+images, passes an accessibility check, and every chapter's interactive parts work without a kernel.
 
 Drives Debian's Chromium (`make browser` installs it) through pytest-playwright, with every host
 name but 127.0.0.1 and localhost unresolvable: a page that even tries to load something from
@@ -16,10 +16,12 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+import chapter_cells
+from chapter_cells import TOC_CHAPTERS
+
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-CHAPTER = "book/00_degradation.html"
-CHAPTER_BUDGET_BYTES = 3_000_000  # the chapter's HTML plus its image files
+CHAPTER_BUDGET_BYTES = 3_000_000  # a chapter's HTML plus its image files
 
 pytestmark = pytest.mark.slow
 
@@ -234,44 +236,85 @@ def test_page_has_no_serious_accessibility_violations(visits, page_name):
     assert visits(page_name)["axe"] == []
 
 
-def test_the_search_page_finds_the_chapter(browser, book_url):
+def page_of(path: Path) -> str:
+    """The built page of a chapter notebook, relative to the book's root (book/00_x.html)."""
+    return path.relative_to(ROOT).with_suffix(".html").as_posix()
+
+
+def chapters(test):
+    return pytest.mark.parametrize("path", TOC_CHAPTERS, ids=lambda p: p.name)(test)
+
+
+def title_word(path: Path) -> str:
+    """The longest word of the chapter's title (its first `# ` heading), to search for."""
+    title = next(line[2:] for cell in chapter_cells.read(path).cells if cell.cell_type == "markdown"
+                 for line in cell.source.splitlines() if line.startswith("# "))
+    return max(re.findall(r"[A-Za-z]+", title), key=len).lower()
+
+
+@chapters
+def test_the_search_page_finds_the_chapter(browser, book_url, path):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(book_url + f"search.html?q={title_word(path)}", wait_until="load")
+    page.wait_for_selector("#search-results li", timeout=10_000)
+    assert page.locator(f'#search-results a[href*="{page_of(path)}"]').count() > 0
+    context.close()
+
+
+def test_the_search_page_finds_every_chapter_by_the_book_s_subject(browser, book_url):
     context = browser.new_context()
     page = context.new_page()
     page.goto(book_url + "search.html?q=residual", wait_until="load")
     page.wait_for_selector("#search-results li", timeout=10_000)
-    assert page.locator(f'#search-results a[href*="{CHAPTER}"]').count() > 0
+    for path in TOC_CHAPTERS:
+        assert page.locator(f'#search-results a[href*="{page_of(path)}"]').count() > 0, path.name
     context.close()
 
 
-# --- the chapter page -----------------------------------------------------------------------------
+# --- the chapter pages ----------------------------------------------------------------------------
 
 @pytest.fixture
-def chapter(browser, book_url):
-    """The chapter page, freshly loaded in a new context (nothing clicked yet)."""
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(book_url + CHAPTER, wait_until="load")
-    yield page
-    context.close()
+def open_chapter(browser, book_url):
+    """``open_chapter(path)``: the chapter's page, freshly loaded in a new context (nothing clicked yet)."""
+    contexts = []
+
+    def open_page(path: Path):
+        context = browser.new_context()
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(book_url + page_of(path), wait_until="load")
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
 
 
-def test_moving_the_interactive_figure_slider_changes_image_and_readout(chapter):
-    figure = chapter.locator(".resbook-interactive").first
-    figure.scroll_into_view_if_needed()
-    image, slider = figure.locator("img").first, figure.locator('input[type="range"]').first
-    readout = figure.locator("output").first
-    assert chapter.locator(f'label[for="{slider.get_attribute("id")}"]').count() == 1
-    before = image.get_attribute("src"), readout.text_content(), image.get_attribute("alt")
-    slider.fill(slider.get_attribute("max"))  # sets the value and fires "input"
-    after = image.get_attribute("src"), readout.text_content(), image.get_attribute("alt")
-    assert after[0] != before[0] and after[0].startswith("data:image/png;base64,")
-    assert after[1] != before[1] and after[1].strip()
-    assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+@chapters
+def test_moving_each_interactive_figure_slider_changes_image_and_readout(open_chapter, path):
+    chapter = open_chapter(path)
+    figures = chapter.locator(".resbook-interactive").all()
+    assert len(figures) == chapter_cells.interactive_figures(chapter_cells.read(path))
+    for figure in figures:
+        figure.scroll_into_view_if_needed()
+        image, slider = figure.locator("img").first, figure.locator('input[type="range"]').first
+        readout = figure.locator("output").first
+        assert chapter.locator(f'label[for="{slider.get_attribute("id")}"]').count() == 1
+        before = image.get_attribute("src"), readout.text_content(), image.get_attribute("alt")
+        slider.fill(slider.get_attribute("max"))  # sets the value and fires "input"
+        after = image.get_attribute("src"), readout.text_content(), image.get_attribute("alt")
+        assert after[0] != before[0] and after[0].startswith("data:image/png;base64,")
+        assert after[1] != before[1] and after[1].strip()
+        assert image.evaluate("img => img.complete && img.naturalWidth > 0")
 
 
-def test_exercise_solutions_are_hidden_until_clicked(chapter):
+@chapters
+def test_exercise_solutions_are_hidden_until_clicked(open_chapter, path):
+    chapter = open_chapter(path)
     solutions = chapter.locator("div.solution").all()
-    assert solutions, f"no exercise solution on {CHAPTER}"
+    assert len(solutions) == chapter_cells.solution_directives(chapter_cells.read(path))
+    assert solutions, f"no exercise solution on {page_of(path)}"
     for solution in solutions:
         content = solution.locator("section").first  # what follows the title "Solution to ..."
         assert content.count() == 1 and content.is_hidden(), solution.get_attribute("id")
@@ -279,11 +322,13 @@ def test_exercise_solutions_are_hidden_until_clicked(chapter):
         content.wait_for(state="visible", timeout=5_000)
 
 
-def test_colab_link_opens_this_chapter_from_the_repository(chapter):
+@chapters
+def test_colab_link_opens_this_chapter_from_the_repository(open_chapter, path):
+    chapter = open_chapter(path)
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     owner_repo = urlsplit(config["repository"]["url"]).path.strip("/")
     notebook = "/".join(p for p in [config["repository"].get("path_to_book", "").strip("/"),
-                                    "book/00_degradation.ipynb"] if p)
+                                    path.relative_to(ROOT).as_posix()] if p)
     expected = (f"{config['launch_buttons']['colab_url'].rstrip('/')}/github/{owner_repo}/blob/"
                 f"{config['repository']['branch']}/{notebook}")
     links = chapter.locator('a[href*="colab.research.google.com"]')
@@ -291,13 +336,14 @@ def test_colab_link_opens_this_chapter_from_the_repository(chapter):
     assert links.first.get_attribute("href") == expected
 
 
-def test_chapter_page_weight_is_within_budget(built_book: Path):
-    html = built_book / CHAPTER
+@chapters
+def test_chapter_page_weight_is_within_budget(built_book: Path, path):
+    html = built_book / page_of(path)
     text = html.read_text(encoding="utf-8")
     images = {(html.parent / src).resolve() for src in re.findall(r'<img[^>]*\ssrc="([^"]+)"', text)
               if not src.startswith(("data:", "http:", "https:"))}
     assert all(image.exists() for image in images), sorted(map(str, images))
     weight = html.stat().st_size + sum(image.stat().st_size for image in images)
-    print(f"\n{CHAPTER}: {weight / 1e6:.2f} MB ({html.stat().st_size / 1e6:.2f} MB of HTML "
+    print(f"\n{page_of(path)}: {weight / 1e6:.2f} MB ({html.stat().st_size / 1e6:.2f} MB of HTML "
           f"+ {len(images)} image files); budget {CHAPTER_BUDGET_BYTES / 1e6:.1f} MB")
     assert weight <= CHAPTER_BUDGET_BYTES

@@ -1,4 +1,5 @@
 """Facts about the student edition: solutions become stubs, nothing else changes."""
+import ast
 import inspect
 import os
 import subprocess
@@ -7,14 +8,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from resbook.student import (STUB_TAG, function_stub, student_edition, untagged_solutions,
+import chapter_cells
+from resbook.student import (SOLUTION_TAG, STUB_TAG, function_stub, student_edition, untagged_solutions,
                              write_student_edition)
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTER_0 = ROOT / "book" / "00_degradation.ipynb"
 
 SOLUTION_WITH_DEF = '''import torch
 
@@ -223,7 +223,7 @@ def test_writing_an_edition_into_a_new_directory_creates_it(tmp_path):
 
 # --- the real chapters ------------------------------------------------------------------------
 
-CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+CHAPTERS = chapter_cells.TOC_CHAPTERS
 
 
 @pytest.mark.skipif(not CHAPTERS, reason="no chapters written yet")
@@ -232,15 +232,77 @@ def test_every_solution_cell_of_a_chapter_is_tagged_so_students_do_not_see_it(ch
     assert untagged_solutions(nbformat.read(chapter, as_version=4)) == []
 
 
+def top_level_names(source: str) -> set[str]:
+    """Names a cell binds at top level: assignments, loop and with targets, imports, defs, classes."""
+    bound = set()
+    for node in chapter_cells.python_tree(source).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        else:
+            bound |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return bound
+
+
+def names_bound_anywhere(source: str) -> set[str]:
+    """Every name the cell binds, in any scope (a function's arguments and locals included)."""
+    tree = chapter_cells.python_tree(source)
+    return top_level_names(source) | {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
+                                      and isinstance(n.ctx, ast.Store)} | {
+        a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments)
+        for a in n.posonlyargs + n.args + n.kwonlyargs + [n.vararg, n.kwarg] if a is not None}
+
+
+def names_only_solutions_define(notebook) -> list[tuple[int, str]]:
+    """(cell, name) for each untagged code cell that reads a name which only a solution cell has bound:
+    no untagged cell before it binds the name, and the solution's stub in the student edition does not."""
+    available, lost, found = set(), set(), []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        bound = top_level_names(cell.source)
+        if SOLUTION_TAG in chapter_cells.tags(cell):
+            kept = top_level_names(function_stub(cell.source))
+            lost, available = (lost | bound) - kept - available, available | kept
+            continue
+        read = chapter_cells.names_used(cell.source) - names_bound_anywhere(cell.source)
+        found += [(index, name) for name in sorted(read & lost)]
+        lost, available = lost - bound, available | bound
+    return found
+
+
+def test_a_name_bound_only_by_a_solution_cell_is_caught_when_a_later_cell_reads_it():
+    chapter = synthetic_chapter()
+    assert names_only_solutions_define(chapter) == []
+    chapter.cells[10].source = "print(answer)"  # `answer` is bound only by the stubbed solution of cell 9
+    assert names_only_solutions_define(chapter) == [(10, "answer")]
+    chapter.cells[7] = new_code_cell("answer = 0")  # bound by an untagged cell before: the edition has it
+    assert names_only_solutions_define(chapter) == []
+
+
+@pytest.mark.skipif(not CHAPTERS, reason="no chapters written yet")
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda path: path.name)
+def test_no_cell_outside_a_solution_uses_what_only_a_solution_computes(chapter):
+    # In the student edition those solution cells are stubs: the rest of the chapter must run without them.
+    assert names_only_solutions_define(nbformat.read(chapter, as_version=4)) == []
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not CHAPTER_0.exists(), reason="book/00_degradation.ipynb is not written yet")
-def test_chapter_0_student_edition_runs_from_a_fresh_kernel_up_to_its_first_exercise(tmp_path, monkeypatch):
-    edition = nbformat.read(write_student_edition(CHAPTER_0, tmp_path), as_version=4)
-    stubs = [i for i, cell in enumerate(edition.cells) if STUB_TAG in cell.metadata.get("tags", [])]
-    assert stubs, "chapter 0 has no coding exercise (no code cell tagged 'solution')"
-    edition.cells = edition.cells[:stubs[0]]
-    monkeypatch.setenv("RESBOOK_PROFILE", "quick")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
-    # Raises CellExecutionError, naming the cell, if any cell before the first stub fails.
-    NotebookClient(edition, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT)}}).execute()
+@pytest.mark.skipif(not CHAPTERS, reason="no chapters written yet")
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda path: path.name)
+def test_student_edition_is_the_executed_chapter_with_a_stub_for_each_solution_cell(chapter, executed_chapter):
+    # Not executed again: the book build ran these very cells in a fresh kernel, and the edition's
+    # cells before its first stub are the same code, so they run as they did there.
+    ran = [c for c in executed_chapter(chapter).notebook.cells if c.cell_type == "code"]
+    edition = [c for c in student_edition(nbformat.read(chapter, as_version=4)).cells if c.cell_type == "code"]
+    assert len(edition) == len(ran)
+    stubs = [i for i, cell in enumerate(edition) if STUB_TAG in cell.metadata.get("tags", [])]
+    assert stubs == [i for i, cell in enumerate(ran) if SOLUTION_TAG in cell.metadata.get("tags", [])]
+    for index, (given, executed) in enumerate(zip(edition, ran)):
+        expected = function_stub(executed.source) if index in stubs else executed.source
+        assert given.source == expected, f"code cell {index}"
+    if stubs:  # a student's Run all reaches the first exercise: those cells ran without an error
+        before_first = ran[:stubs[0]]
+        assert [c.execution_count for c in before_first] == list(range(1, stubs[0] + 1))
+        assert not [o for c in before_first for o in c.outputs if o.output_type == "error"]

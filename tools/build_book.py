@@ -7,6 +7,10 @@ chapter is executed again. It removes the previous HTML (so no page of an earlie
 chapter since removed, survives), then builds with warnings as errors and `--all` (so warnings are
 not hidden by Sphinx's own incremental build), and fails if any cell raised.
 
+Each chapter is executed in a fresh kernel in a temporary folder (`execute.run_in_temp`), and the run
+is kept in DIR/_build/.jupyter_cache with its duration: the tests read the executed chapters from
+there instead of executing them again (tests/conftest.py, `executed_chapter`).
+
 Usage: python tools/build_book.py [--output DIR]   (DIR defaults to the repository root: _build/)
 """
 from __future__ import annotations
