@@ -97,7 +97,8 @@ def chapter_0(page):
 
 def test_chapter_0_numbers_in_the_prose_are_the_numbers_the_chapter_printed(chapter_0):
     # The cell prints the four final losses; the paragraph after it quotes them through glue.
-    printed = next(p.get_text() for p in chapter_0.select("div.cell_output pre") if "final training loss:" in p.get_text())
+    printed = next(p.get_text() for p in chapter_0.select("div.cell_output pre")
+                   if "final training loss:" in p.get_text())
     values = re.findall(r"\d+\.\d+", printed)
     pasted = {span.get_text() for span in chapter_0.select("span.pasted-text")}
     assert len(values) == 4 and set(values) <= pasted, (values, pasted)

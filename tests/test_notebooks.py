@@ -7,6 +7,7 @@ import nbformat
 import pytest
 import yaml
 
+from chapter_cells import TOC_CHAPTERS
 from conftest import CHAPTERS, ROOT
 
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -37,8 +38,8 @@ def test_chapter_first_cell_installs_resbook_from_this_repository_and_is_hidden(
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_chapter_is_in_the_table_of_contents(path):
-    toc = (ROOT / "_toc.yml").read_text()
-    assert f"book/{path.stem}" in toc
+    # The tests of the built book and its pages run over the chapters that _toc.yml lists.
+    assert path in TOC_CHAPTERS
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
