@@ -3,27 +3,33 @@
 A checker is a list of :class:`Check` cases. Each case calls the student's function, compares the
 answer with the book's and raises :class:`WrongAnswer` with a hint when they differ. :func:`run_checks`
 turns every outcome into one printed line and a bool: a wrong answer, an exception from the
-student's code, a wrong type or a function that runs too long all become a sentence, never a traceback.
+student's code, ``sys.exit()``, a wrong type or a function that runs too long all become a sentence,
+never a traceback.
 
-Time limits. In the main thread of a Linux or macOS kernel (Jupyter, Colab, pytest) a case runs
-under ``SIGALRM``: the alarm interrupts a runaway loop and the kernel is free again. Where that is
-not possible (Windows, a worker thread, or an alarm already armed by someone else, e.g. a test
-runner's timeout) the case runs in a daemon thread that is waited for ``timeout`` seconds; Python
-cannot kill a thread, so a runaway one is abandoned and the message says so.
+Where the student's code runs (see :mod:`._isolation`). On Linux each case runs whole — the call and
+the comparison — in a forked child process: the time limit is a hard kill, output is cut to
+:data:`OUTPUT_LIMIT` bytes, and nothing the student's code changes reaches the kernel. Elsewhere (macOS,
+Windows, or CUDA already initialised in the kernel) a case runs in a worker thread of the kernel's
+process, with the kernel's global state (:data:`._in_process.KERNEL_STATE`) saved and put back; code
+that swallows every exception cannot be stopped there and is abandoned, and the line says so.
 """
 from __future__ import annotations
 
 import functools
-import inspect
-import signal
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+from torch import nn
+
 from .._checks import check_positive_float
+from ._in_process import TimeUp
+from ._isolation import Outcome, Report, run_isolated
 
 DEFAULT_TIMEOUT = 5.0  # seconds per case: every case is a few small tensors; 5 s is generous
+MAX_TIMEOUT = 3600.0  # seconds: an hour per case is already far more than any exercise needs
+OUTPUT_LIMIT = 2000  # bytes of the student's own printing shown per run_checks call; the rest is counted
 
 
 class WrongAnswer(Exception):
@@ -43,14 +49,6 @@ class StudentRaised(Exception):
         self.error = error
 
 
-class _NotWritten(Exception):
-    """The student's function still raises NotImplementedError: the stub has not been replaced."""
-
-
-class _TimeUp(BaseException):
-    """Raised by the alarm; a BaseException so that a student's ``except Exception`` cannot swallow it."""
-
-
 @dataclass(frozen=True)
 class Check:
     """One case: ``case`` names it for the reader, ``run`` calls the student's function and may raise WrongAnswer."""
@@ -67,93 +65,102 @@ def call_student(fn: Callable[..., Any], *args: Any) -> Any:
         raise StudentRaised(error) from error
 
 
-def _can_use_alarm() -> bool:
-    """SIGALRM is usable: it exists, we are in the main thread and no one else's timer is armed."""
-    return (hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
-            and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
+def plain_tensor(value: Any) -> Any:
+    """``value`` as an exact ``torch.Tensor`` if it is a tensor of any subclass, else ``value`` itself.
+
+    Compare answers through this: a Tensor subclass's ``__torch_function__`` can answer anything to
+    ``torch.allclose`` or ``.shape``; the same data viewed as a plain tensor cannot.
+    """
+    return torch.Tensor.as_subclass(value, torch.Tensor) if isinstance(value, torch.Tensor) else value
 
 
-def _run_with_alarm(task: Callable[[], None], timeout: float) -> None:
-    def time_up(signum: int, frame: Any) -> None:
-        raise _TimeUp()
+# --- the one-line messages --------------------------------------------------------------------------
 
-    previous = signal.signal(signal.SIGALRM, time_up)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
-        task()
-    finally:
-        try:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        finally:  # restored even if the alarm fires just as the task returns
-            signal.signal(signal.SIGALRM, previous)
-
-
-def _run_in_thread(task: Callable[[], None], timeout: float) -> None:
-    outcome: list[BaseException | None] = []
-
-    def target() -> None:
-        try:
-            task()
-            outcome.append(None)
-        except BaseException as error:  # handed back to the calling thread below
-            outcome.append(error)
-
-    worker = threading.Thread(target=target, daemon=True, name="resbook-exercise-check")
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise _TimeUp()
-    if outcome and outcome[0] is not None:
-        raise outcome[0]
-
-
-def run_with_timeout(task: Callable[[], None], timeout: float, use_alarm: bool | None = None) -> None:
-    """Run ``task()``; raise ``_TimeUp`` after ``timeout`` seconds (by alarm where possible, else by thread)."""
-    use_alarm = _can_use_alarm() if use_alarm is None else use_alarm
-    (_run_with_alarm if use_alarm else _run_in_thread)(task, timeout)
-
-
-def _one_line(text: str, limit: int = 200) -> str:
+def _one_line(text: object, limit: int = 200) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _raised_message(name: str, error: Exception) -> str:
+def _raised_message(name: str, error: BaseException) -> str:
     detail = f": {_one_line(error)}" if str(error) else ""
     return (f"{name} raised {type(error).__name__}{detail}. "
             f"Hint: call it yourself on a small input to see the traceback")
 
 
-def _timeout_message(name: str, timeout: float, used_alarm: bool) -> str:
-    stopped = "was stopped" if used_alarm else (
-        "was abandoned (it may still be running in the background: restart the kernel if it slows down)")
+def _exit_message(name: str, request: SystemExit) -> str:
+    return (f"{name} called sys.exit({'' if request.code is None else _one_line(repr(request.code), 40)}), "
+            f"which would end the whole program. Hint: return the answer instead of exiting")
+
+
+def _timeout_message(name: str, timeout: float, abandoned: bool) -> str:
+    stopped = ("was abandoned: it ignores every attempt to stop it and may still be running in the "
+               "background (restart the kernel if it slows down)") if abandoned else "was stopped"
     return (f"{name} ran longer than {timeout:g} s and {stopped}. "
             f"Hint: look for a loop that never ends, or one that runs far more often than needed")
 
 
-def _outcome(name: str, check: Check, fn: Callable[..., Any], timeout: float) -> str | None:
-    """None if the case passed, else the sentence that says why it did not (a stub raises _NotWritten)."""
-    used_alarm = _can_use_alarm()
+def _case_outcome(name: str, check: Check, fn: Callable[..., Any]) -> Outcome:
+    """Run one case where it stands (child or worker): ("passed", ""), ("not_written", "") or ("failed", why)."""
     try:
-        run_with_timeout(lambda: check.run(fn), timeout, use_alarm=used_alarm)
+        check.run(fn)
     except WrongAnswer as wrong:
-        return wrong.problem + (f". Hint: {wrong.hint}" if wrong.hint else "")
+        return "failed", wrong.problem + (f". Hint: {wrong.hint}" if wrong.hint else "")
     except StudentRaised as raised:
         if isinstance(raised.error, NotImplementedError):
-            raise _NotWritten() from None
-        return _raised_message(name, raised.error)
-    except _TimeUp:
-        return _timeout_message(name, timeout, used_alarm)
+            return "not_written", ""
+        return "failed", _raised_message(name, raised.error)
+    except SystemExit as request:  # sys.exit() or exit() in the student's code
+        return "failed", _exit_message(name, request)
+    except TimeUp:  # the in-process time limit: reported by the runner
+        raise
     except Exception as error:  # a bug in the checker: still one line, and said to be ours
-        return f"the checker itself failed ({type(error).__name__}: {_one_line(error)}) — please report this"
-    return None
+        return "checker_bug", f"{type(error).__name__}: {_one_line(error)}"
+    except BaseException as error:  # KeyboardInterrupt or another BaseException raised by the student
+        return "failed", _raised_message(name, error)
+    return "passed", ""
 
+
+def _last_case_message(name: str, report: Report, timeout: float) -> str | None:
+    """What happened in the last case that ran: None if it passed, "not_written" for a stub, else a sentence."""
+    if report.ended == "died":
+        return (f"{name} ended the process that ran it ({report.detail}). "
+                f"Hint: call it yourself on a small input; look for os._exit, os.kill or a crash in native code")
+    if report.ended != "finished":
+        return _timeout_message(name, timeout, abandoned=report.ended == "abandoned")
+    kind, text = report.outcomes[-1]
+    if kind == "checker_bug":
+        return f"the checker itself failed ({text}) — please report this"
+    return {"passed": None, "not_written": "not_written"}.get(kind, text)
+
+
+def _say(verdict: str, name: str, dropped: int) -> None:
+    """Print the verdict, after a note of how much of the student's output was not shown, if any."""
+    if dropped:
+        print(f"[… {dropped:,} more bytes printed by {name} not shown]")
+    print(verdict)
+
+
+# --- arguments ------------------------------------------------------------------------------------
 
 def _validate_student_function(name: str, fn: Any) -> None:
-    """Raise TypeError unless ``fn`` is a function (not its result, not a class, not a net)."""
-    if not (inspect.isroutine(fn) or isinstance(fn, functools.partial)):
+    """Raise TypeError unless ``fn`` is a function or callable object (not its result, a class or a net)."""
+    if not callable(fn) or isinstance(fn, (type, nn.Module)):
         raise TypeError(f"fn must be your function itself, as in check_{name}({name}), without calling it; "
                         f"got {type(fn).__name__} {_one_line(repr(fn), 60)}")
+
+
+def _validate_arguments(name: Any, checks: Any, timeout: Any) -> tuple[Check, ...]:
+    if not isinstance(name, str) or not name.isidentifier():
+        raise TypeError(f"name must be the exercise's function name (an identifier), got {name!r}")
+    if isinstance(checks, (str, bytes)) or not isinstance(checks, Sequence) or not all(
+            isinstance(check, Check) for check in checks):
+        raise TypeError(f"checks must be a sequence of Check, got {_one_line(repr(checks), 80)}")
+    if not checks:
+        raise ValueError("checks must hold at least one Check, got an empty sequence: "
+                         "a checker with no cases would pass every function")
+    if check_positive_float("timeout", timeout) > MAX_TIMEOUT:
+        raise ValueError(f"timeout must be at most {MAX_TIMEOUT:g} seconds per check, got {timeout:g}")
+    return tuple(checks)
 
 
 def run_checks(fn: Callable[..., Any], name: str, checks: Sequence[Check],
@@ -161,19 +168,24 @@ def run_checks(fn: Callable[..., Any], name: str, checks: Sequence[Check],
     """Run ``checks`` on the student's ``fn`` in order, stopping at the first failure; print one line.
 
     Returns True when every case passed. ``name`` is the exercise's function name, used in the line.
+    Whatever ``fn`` prints is shown before the line, up to :data:`OUTPUT_LIMIT` bytes in all.
     """
     _validate_student_function(name, fn)
-    check_positive_float("timeout", timeout)
-    for number, check in enumerate(checks, start=1):
-        try:
-            message = _outcome(name, check, fn, timeout)
-        except _NotWritten:
-            if number == 1:
-                print(f"✗ {name} is not written yet — replace `raise NotImplementedError` with your code")
-                return False
-            message = _raised_message(name, NotImplementedError())  # written, but not for this case
-        if message is not None:
-            print(_one_line(f"✗ check {number} of {len(checks)} ({check.case}): {message}", limit=400))
-            return False
-    print(f"✓ {name} passed all {len(checks)} checks")
+    checks = _validate_arguments(name, checks, timeout)
+    tasks = [functools.partial(_case_outcome, name, check, fn) for check in checks]
+    report = run_isolated(tasks, float(timeout), OUTPUT_LIMIT)
+    if report.output:  # what the student's function printed, cut to size, before the verdict
+        print(report.output, end="" if report.output.endswith("\n") else "\n")
+    number = len(report.outcomes) + (report.ended != "finished")  # the last case that ran
+    message = _last_case_message(name, report, float(timeout))
+    if message == "not_written" and number == 1:
+        _say(f"✗ {name} is not written yet — replace `raise NotImplementedError` with your code", name, report.dropped)
+        return False
+    if message == "not_written":
+        message = _raised_message(name, NotImplementedError())  # written, but not for this case
+    if message is not None:
+        _say(_one_line(f"✗ check {number} of {len(checks)} ({checks[number - 1].case}): {message}", limit=400),
+             name, report.dropped)
+        return False
+    _say(f"✓ {name} passed all {len(checks)} checks", name, report.dropped)
     return True

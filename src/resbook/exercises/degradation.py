@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..models import mlp, weight_layers
-from .checking import DEFAULT_TIMEOUT, Check, StudentRaised, WrongAnswer, call_student, run_checks
+from .checking import DEFAULT_TIMEOUT, Check, StudentRaised, WrongAnswer, call_student, plain_tensor, run_checks
 from .registry import register
 
 # float32 through at most ten blocks: correct ways of computing the same sums (matmul, einsum,
@@ -67,9 +67,9 @@ def _forward_hint(answer: torch.Tensor, x: torch.Tensor, weights: list[torch.Ten
 def _call_residual_forward(fn: Callable[..., Any], x: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
     """Call the student's function on copies; check it returned a tensor like x and left its inputs alone."""
     x_given, weights_given = x.clone(), [w.clone() for w in weights]
-    answer = call_student(fn, x_given, weights_given)
-    if not torch.equal(x_given, x) or len(weights_given) != len(weights) or not all(
-            torch.equal(a, b) for a, b in zip(weights_given, weights)):
+    answer = plain_tensor(call_student(fn, x_given, weights_given))  # a Tensor subclass cannot fool allclose
+    if not torch.equal(plain_tensor(x_given), x) or len(weights_given) != len(weights) or not all(
+            torch.equal(plain_tensor(a), b) for a, b in zip(weights_given, weights)):
         raise WrongAnswer("residual_forward changed the tensors it was given",
                           "an in-place update such as `x += ...` writes into the caller's x; "
                           "make a new tensor instead")
@@ -171,7 +171,9 @@ def _trained_looking_net(depth: int, width: int, norm: str | None, seed: int) ->
 
 def _twin_problem(twin: Any, net: nn.Module, extra_blocks: int, original: dict[str, torch.Tensor],
                   original_depth: int) -> None:
-    """Raise WrongAnswer if ``twin`` is not a new, separate net of the right depth, or ``net`` was changed."""
+    """Raise WrongAnswer if ``twin`` is not a new, separate net of the right depth, or ``net`` was changed.
+
+    ``net`` was given in eval mode, so every one of its modules must still be in eval mode."""
     if not isinstance(twin, nn.Module):
         raise WrongAnswer(f"deeper_twin should return a torch.nn.Module, got {type(twin).__name__}",
                           "did you forget `return`?" if twin is None else "")
@@ -180,8 +182,12 @@ def _twin_problem(twin: Any, net: nn.Module, extra_blocks: int, original: dict[s
                           "the twin must be a new net, made from a copy, and the original left as it was")
     state = net.state_dict()
     if len(weight_layers(net)) != original_depth or state.keys() != original.keys() or not all(
-            torch.equal(state[key], value) for key, value in original.items()):
+            torch.equal(plain_tensor(state[key]), value) for key, value in original.items()):
         raise WrongAnswer("deeper_twin changed `net`", "add the blocks to a copy (copy.deepcopy), not to `net`")
+    if any(module.training for module in net.modules()):
+        raise WrongAnswer("deeper_twin changed `net`: it was given in evaluation mode and came back with layers "
+                          "in training mode", "`net.train()`, or `.train()` on a layer of net, changes the original; "
+                          "leave net's mode alone (a copy can be put in any mode)")
     if {id(p) for p in twin.parameters()} & {id(p) for p in net.parameters()}:
         raise WrongAnswer("the twin shares layers with `net`, so training one would change the other",
                           "copy the layers instead of reusing them")
@@ -213,7 +219,7 @@ def _expect_twin(fn: Callable[..., Any], depth: int, width: int, norm: str | Non
     original = {key: value.clone() for key, value in net.state_dict().items()}
     twin = call_student(fn, net, extra_blocks)
     _twin_problem(twin, net, extra_blocks, original, depth)
-    answer = _run_twin(twin, x)
+    answer = plain_tensor(_run_twin(twin, x))  # a Tensor subclass cannot fool allclose
     if not isinstance(answer, torch.Tensor) or answer.shape != expected.shape:
         raise WrongAnswer(f"the twin's output should be a tensor of shape {tuple(expected.shape)}, got "
                           f"{tuple(answer.shape) if isinstance(answer, torch.Tensor) else type(answer).__name__}",
