@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SETUP  := $(VENV)/.installed
 
-.PHONY: book test test-fast lint bench student clean vendor browser
+.PHONY: book test test-fast lint bench student clean vendor browser mutants
 
 $(SETUP): requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,8 +61,17 @@ test-fast: $(SETUP)
 bench: $(SETUP)
 	$(BIN)/python tools/bench_batched.py
 
+# Mutation testing of the core modules with mutmut (pyproject.toml's [tool.mutmut]); not part of `make test` or CI:
+# all of it takes hours on 2 cores. MUTANTS='resbook.data.*' runs one module's mutants (names, globs allowed); a run
+# that stops resumes where it was. torch on one thread: a child forked after torch ran multi-threaded can hang.
+MUTANTS ?=
+
+mutants: $(SETUP)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/python tools/mutation_score.py
+
 student: $(SETUP)
 	$(BIN)/python -m resbook.student --all -o student/
 
 clean:
-	rm -rf _build student .pytest_cache .hypothesis _vendor
+	rm -rf _build student .pytest_cache .hypothesis _vendor mutants
