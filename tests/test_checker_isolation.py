@@ -208,9 +208,11 @@ def wrong_answer_that_changes_everything(x, weights):
     (check_residual_forward, wrong_answer_that_changes_everything, False)])
 def test_the_kernel_state_is_unchanged_by_a_function_that_changes_it(capsys, where, checker, fn, passes):
     before = kernel_snapshot()
-    passed, _ = verdict(capsys, checker, fn)
+    # A long limit: the first torch.use_deterministic_algorithms call in a process imports
+    # torch._inductor (3 s alone, more on a loaded machine), and a forked child imports it anew.
+    passed, line = verdict(capsys, checker, fn, timeout=120)
     after = kernel_snapshot()
-    assert passed is passes
+    assert passed is passes, line
     assert {key for key in before if not same_value(before[key], after[key])} == set()
 
 
@@ -412,6 +414,12 @@ def test_a_callable_object_is_accepted_as_the_students_function(capsys, where):
 def test_run_checks_refuses_an_empty_list_of_checks():
     with pytest.raises(ValueError, match="checks must hold at least one Check"):
         run_checks(residual_forward, "residual_forward", [])
+
+
+@pytest.mark.parametrize("name, error", [(3, TypeError), ("not a name", ValueError), ("", ValueError)])
+def test_run_checks_refuses_a_name_that_is_not_a_function_name(name, error):
+    with pytest.raises(error, match="name must be the exercise's function name"):
+        run_checks(residual_forward, name, counting_checks(1))
 
 
 @pytest.mark.parametrize("checks", [None, "abc", [lambda fn: None]])

@@ -150,8 +150,10 @@ def _validate_student_function(name: str, fn: Any) -> None:
 
 
 def _validate_arguments(name: Any, checks: Any, timeout: Any) -> tuple[Check, ...]:
-    if not isinstance(name, str) or not name.isidentifier():
-        raise TypeError(f"name must be the exercise's function name (an identifier), got {name!r}")
+    if not isinstance(name, str):
+        raise TypeError(f"name must be the exercise's function name, a str; got {type(name).__name__} {name!r}")
+    if not name.isidentifier():
+        raise ValueError(f"name must be the exercise's function name (a Python identifier), got {name!r}")
     if isinstance(checks, (str, bytes)) or not isinstance(checks, Sequence) or not all(
             isinstance(check, Check) for check in checks):
         raise TypeError(f"checks must be a sequence of Check, got {_one_line(repr(checks), 80)}")
