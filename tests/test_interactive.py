@@ -131,7 +131,7 @@ def test_frames_over_the_budget_raise():
     (draw_line, dict(slope=[1], alt="{depth}"), ValueError, r"must name only the parameters \(slope\)"),
     (draw_line, dict(slope=[1], budget_bytes=0), ValueError, "budget_bytes must be >= 1"),
     (draw_line, dict(slope=[1], budget_bytes=1e6), TypeError, "budget_bytes must be an int"),
-    (draw_line, dict(slope=[1], dpi=0), ValueError, "dpi must be >= 1"),
+    (draw_line, dict(slope=[1], dpi=0), ValueError, "dpi must be an int from 1 to 600"),
     (draw_line, dict(slope=[1], colors=300), ValueError, "colors must be an int from 2 to 256"),
     (draw_line, dict(slope=[1], colors=1), ValueError, "colors must be an int from 2 to 256"),
     (draw_line, dict(slope=[1], colors=16.0), TypeError, "colors must be an int"),

@@ -158,7 +158,7 @@ def test_evaluating_leaves_the_model_in_the_mode_it_was_in(training):
     model = residual_mlp(4, 8, data.n_features, data.n_outputs).train(training)
     evaluate_loss(model, data)
     assert model.training is training
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ValueError, match="model does not run on data 'teacher' \\(3 features"):
         evaluate_loss(model, teacher_regression(n=8, features=3))  # wrong feature count: the forward raises
     assert model.training is training
 

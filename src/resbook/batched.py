@@ -48,7 +48,7 @@ from ._checks import check_choice, check_dataset, check_int
 from .data import Dataset
 from .models import ACTIVATIONS, Block
 from .recipe import Recipe, check_recipes, make_optimizer
-from .training import History, batch_indices, loss_function, take_step
+from .training import History, batch_indices, check_fits, loss_function, take_step
 
 BATCHINGS = ("auto", "layers", "vmap")
 Stack = dict[str, torch.Tensor]  # a parameter or buffer name -> that tensor of every net, stacked on dim 0
@@ -313,6 +313,7 @@ def train_together(models: Sequence[nn.Module], data: Dataset, recipe: Recipe | 
     check_dataset("data", data)
     recipes = check_recipes(recipe, len(models))
     recipe, device = recipes[0], data.x.device
+    check_fits(models[0], data, recipe.batch_size, nets=len(models), recipe=recipe)
     batches = torch.stack([batch_indices(len(data), recipe.batch_size, recipe.steps, s) for s in seeds]).to(device)
     batched_model, loss_of = _choose_batching(models[0], batching), vmap(loss_function(data.task))
     for model in models:

@@ -128,6 +128,10 @@ def plot_training_curves(ax, sweep: DepthSweep, depth: int, smooth_window: int =
     """Training loss against step at one depth: median over seeds as a line, min–max as a band."""
     from .plots import KIND_COLORS, KIND_STYLES, plot_band, smooth
 
+    _check_sweep(sweep)
+    if check_int("depth", depth, 2) not in sweep.depths:
+        raise ValueError(f"depth must be one of the sweep's depths {sweep.depths}, got {depth!r}")
+    smooth_window, depth = check_int("smooth_window", smooth_window, 1), int(depth)
     for kind in KINDS:
         curves = [smooth(h.loss, smooth_window) for h in sweep.histories[kind, depth]]
         plot_band(ax, curves, label=f"{kind}-{depth}", color=KIND_COLORS[kind], linestyle=KIND_STYLES[kind])
@@ -135,15 +139,31 @@ def plot_training_curves(ax, sweep: DepthSweep, depth: int, smooth_window: int =
 
 
 def plot_loss_against_depth(ax, sweep: DepthSweep) -> None:
-    """Final training loss against depth: median over seeds, bars from the lowest to the highest seed."""
+    """Final training loss against depth: median over seeds, bars from the lowest to the highest seed.
+
+    Seeds that diverged have no final loss: they are left out of the median and the bars, and the
+    legend says how many of each kind were left out.
+    """
     from .plots import KIND_COLORS, KIND_STYLES
 
+    _check_sweep(sweep)
+    if not hasattr(ax, "errorbar"):
+        raise TypeError(f"ax must be a matplotlib Axes (e.g. from plt.subplots()), got {type(ax).__name__}")
     for kind in KINDS:
-        losses = [sweep.final_losses(kind, d) for d in sweep.depths]
-        median = [statistics.median(v) for v in losses]
-        below = [m - min(v) for m, v in zip(median, losses)]
-        above = [max(v) - m for m, v in zip(median, losses)]
-        ax.errorbar(sweep.depths, median, yerr=[below, above], marker="o", capsize=3, label=kind,
+        finite = [[v for v in sweep.final_losses(kind, d) if math.isfinite(v)] for d in sweep.depths]
+        drawn = [(d, v) for d, v in zip(sweep.depths, finite) if v]
+        diverged = sum(len(sweep.final_losses(kind, d)) - len(v) for d, v in zip(sweep.depths, finite))
+        label = kind if not diverged else f"{kind} ({diverged} diverged run{'s' * (diverged != 1)} not drawn)"
+        median = [statistics.median(v) for _, v in drawn]
+        below = [m - min(v) for m, (_, v) in zip(median, drawn)]
+        above = [max(v) - m for m, (_, v) in zip(median, drawn)]
+        ax.errorbar([d for d, _ in drawn], median, yerr=[below, above], marker="o", capsize=3, label=label,
                     color=KIND_COLORS[kind], linestyle=KIND_STYLES[kind])
     ax.set(yscale="log", xlabel="depth (weight layers)", ylabel="final training loss (nats)",
            xticks=list(sweep.depths))
+
+
+def _check_sweep(sweep: object) -> None:
+    if not isinstance(sweep, DepthSweep):
+        raise TypeError(f"sweep must be a resbook.degradation.DepthSweep (from depth_sweep), "
+                        f"got {type(sweep).__name__}")

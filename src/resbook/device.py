@@ -26,14 +26,38 @@ def _available(name: str) -> bool:
 
 def choose_device(name: str | None = None) -> torch.device:
     """The book's device: ``name`` if given, else ``$RESBOOK_DEVICE``, else cuda > mps > cpu."""
-    if name is None:
-        name = os.environ.get("RESBOOK_DEVICE") or None
+    where = "name"
+    if name is None and os.environ.get("RESBOOK_DEVICE"):
+        name, where = os.environ["RESBOOK_DEVICE"], "the environment variable RESBOOK_DEVICE"
     if name is None:
         return torch.device(next(n for n in DEVICE_NAMES if _available(n)))
-    check_choice("device", name, DEVICE_NAMES)
+    if not isinstance(name, str):
+        raise TypeError(f"{where} must be a device name, one of {', '.join(map(repr, DEVICE_NAMES))}; "
+                        f"got {type(name).__name__} {name!r}")
+    check_choice(where, name, DEVICE_NAMES)
     if not _available(name):
-        raise ValueError(f"device {name!r} was asked for but is not available on this machine")
+        raise ValueError(f"{where}: device {name!r} was asked for but is not available on this machine")
     return torch.device(name)
+
+
+def check_device(name: str, value: object) -> torch.device:
+    """Return ``value`` (a ``torch.device`` or a string such as ``"cpu"`` or ``"cuda:0"``) as a
+    ``torch.device`` of a kind this machine has; otherwise raise, naming the argument ``name``."""
+    if isinstance(value, torch.device):
+        device = value
+    elif isinstance(value, str):
+        try:
+            device = torch.device(value)
+        except RuntimeError:
+            device = None
+        if device is None or device.type not in DEVICE_NAMES:
+            raise ValueError(f"{name} must be one of {', '.join(map(repr, DEVICE_NAMES))} "
+                             f"(optionally with an index, e.g. 'cuda:0'), got {value!r}")
+    else:
+        raise TypeError(f"{name} must be a torch.device or a str such as 'cpu', got {type(value).__name__} {value!r}")
+    if device.type not in DEVICE_NAMES or not _available(device.type):
+        raise ValueError(f"{name}: device {str(device)!r} is not available on this machine")
+    return device
 
 
 def seed_everything(seed: int) -> torch.Generator:

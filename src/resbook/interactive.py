@@ -26,6 +26,7 @@ import hashlib
 import io
 import itertools
 import json
+import string
 from collections.abc import Callable, Sequence
 from html import escape
 from typing import Any
@@ -38,6 +39,8 @@ from ._checks import check_int
 
 FIGURE_BUDGET_BYTES = 1_000_000  # per figure; a chapter page holds at most ~3 MB of figures
 DPI = 100
+MAX_DPI = 600
+MAX_PIXELS = 16_000_000  # a frame of 4000 × 4000 pixels: ~64 MB while drawn, far beyond any page
 _FIGURE_NUMBERS = itertools.count(1)  # figures drawn in this kernel, in order
 COLORS = 256
 
@@ -189,24 +192,21 @@ def interactive_figure(draw: Callable[..., Figure], *, alt: str, budget_bytes: i
     if not isinstance(alt, str) or not alt.strip():
         raise ValueError(f"alt must be a non-empty str describing the figure, got {alt!r}")
     budget_bytes = check_int("budget_bytes", budget_bytes, 1)
-    dpi = check_int("dpi", dpi, 1)
+    dpi = check_int("dpi", dpi, 1, MAX_DPI)
     if colors is not None:
         colors = check_int("colors", colors, 2, 256)
     if not parameters:
         raise ValueError("interactive_figure needs at least one parameter, e.g. depth=[8, 20, 56]")
     parameters = {name: _value_list(name, values) for name, values in parameters.items()}
     combinations = [dict(zip(parameters, combo)) for combo in itertools.product(*parameters.values())]
-    try:
-        alts = [alt.format(**values) for values in combinations]
-    except (KeyError, IndexError, ValueError) as error:
-        raise ValueError(f"alt {alt!r} must name only the parameters ({', '.join(parameters)}) "
-                         f"in braces: {error!r}") from None
+    alts = _alt_texts(alt, parameters, combinations)
     frames, weight = [], 0  # bytes of base64 in the page; the first frame counts twice (see above)
     for values in combinations:
         figure = draw(**values)
         if not isinstance(figure, Figure):
             raise TypeError(f"draw must return a matplotlib Figure, got {type(figure).__name__} "
                             f"for {values}")
+        _check_pixels(figure, dpi)
         frames.append(_png(figure, dpi, colors))
         plt.close(figure)
         weight += (len(frames[-1]) + 2) // 3 * 4 * (2 if len(frames) == 1 else 1)
@@ -215,6 +215,32 @@ def interactive_figure(draw: Callable[..., Figure], *, alt: str, budget_bytes: i
     weight = len(figure.html.encode()) + (len(frames[0]) + 2) // 3 * 4
     _check_budget(weight, budget_bytes, "its HTML and widget state")
     return figure
+
+
+def _alt_texts(alt: str, parameters: dict[str, list], combinations: list[dict]) -> list[str]:
+    """``alt`` filled in for every combination; a field must be a parameter's name, e.g. ``{depth}`` or
+    ``{lr:g}`` (no attributes or indices such as ``{depth.real}``), else ``ValueError`` naming ``alt``."""
+    allowed = " ".join("{" + name + "}" for name in parameters)
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(alt) if field is not None]
+        unknown = [field for field in fields if field not in parameters]
+        if unknown:
+            raise ValueError(f"{{{unknown[0]}}} is not one of them")
+        return [alt.format(**values) for values in combinations]
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError) as error:
+        raise ValueError(f"alt {alt!r} must name only the parameters ({', '.join(parameters)}) in braces, "
+                         f"as {allowed}, with a format such as {{name:g}} if wanted: {error}") from None
+
+
+def _check_pixels(figure: Figure, dpi: int) -> None:
+    """Refuse a frame of more than :data:`MAX_PIXELS` pixels before it is rendered."""
+    width, height = figure.get_size_inches() * dpi
+    if width * height > MAX_PIXELS:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+        raise ValueError(f"a frame of {width:.0f} × {height:.0f} pixels (figure size × dpi={dpi}) is more than "
+                         f"{MAX_PIXELS:,} pixels: lower dpi or the figure size that draw gives")
 
 
 def _check_budget(weight: int, budget_bytes: int, what: str) -> None:

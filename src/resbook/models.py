@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ._checks import check_bool, check_choice, check_int, check_positive_float
+from ._limits import check_bytes
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "identity": nn.Identity}
 NORMS = ("batch", "layer", None)
@@ -100,6 +101,9 @@ def mlp(depth: int, width: int, in_features: int, out_features: int, *, residual
         raise ValueError(f"residual_scale must be at most {MAX_RESIDUAL_SCALE:g}, got {residual_scale!r}")
     if zero_init_branch and not residual:
         raise ValueError("zero_init_branch=True needs residual=True: a plain net with zero branches outputs a constant")
+    check_bytes(f"mlp(depth={depth}, width={width}, in_features={in_features}, out_features={out_features})",
+                parameter_count(depth, width, in_features, out_features) * torch.get_default_dtype().itemsize,
+                "lower depth or width")
 
     act = ACTIVATIONS[activation]
     stem: list[nn.Module] = [_linear(in_features, width, activation)]
@@ -116,6 +120,14 @@ def mlp(depth: int, width: int, in_features: int, out_features: int, *, residual
         after = nn.Identity() if preactivation else act()
         blocks.append(Block(branch, 1.0 if residual else 0.0, residual_scale, after))
     return nn.Sequential(*stem, *blocks, *head)
+
+
+def parameter_count(depth: int, width: int, in_features: int, out_features: int) -> int:
+    """An upper bound on the numbers (parameters and buffers) an :func:`mlp` holds, computed before
+    building it: its Linear layers, four per feature of every normalisation layer, the blocks' g and α."""
+    blocks = (depth - 2) // 2
+    linear = in_features * width + width + blocks * 2 * (width * width + width) + width * out_features + out_features
+    return linear + (2 * blocks + 2) * (4 * width + 1) + 2 * blocks  # + each norm's batch count, each block's g, α
 
 
 def residual_mlp(depth: int, width: int, in_features: int, out_features: int, **options) -> nn.Sequential:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import matplotlib as mpl
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ._checks import check_int
 
@@ -33,16 +34,23 @@ def plot_band(ax, curves: Sequence[Sequence[float]], *, label: str, color: str, 
               x: Sequence[float] | None = None):
     """Draw the median of several runs as a line and their min–max range as a band.
 
-    ``curves`` holds one sequence per run; runs that stopped early (diverged) are padded with NaN,
-    so the band covers only the steps that runs reached.
+    ``curves`` holds one sequence per run. Runs that stopped early (diverged) are padded with NaN,
+    and NaN or infinite values are left out, so at each step the line and band summarise the runs
+    that have a finite value there; a step where no run has one is a gap.
     """
-    if len(curves) == 0:
-        raise ValueError("curves must hold at least one run")
-    length = max(len(c) for c in curves)
-    stacked = np.full((len(curves), length), np.nan)
-    for row, curve in zip(stacked, curves):
-        row[: len(curve)] = curve
-    x = np.arange(length) if x is None else np.asarray(x)
+    if not hasattr(ax, "fill_between") or not hasattr(ax, "plot"):
+        raise TypeError(f"ax must be a matplotlib Axes (e.g. from plt.subplots()), got {type(ax).__name__}")
+    if isinstance(curves, (str, bytes)) or not isinstance(curves, (Sequence, np.ndarray)) or len(curves) == 0:
+        raise ValueError(f"curves must hold at least one run (a sequence of sequences of numbers), "
+                         f"got {type(curves).__name__} {curves!r}"[:200])
+    runs = [_series(f"curves[{i}]", curve) for i, curve in enumerate(curves)]
+    if not isinstance(label, str):
+        raise TypeError(f"label must be a str, got {type(label).__name__} {label!r}")
+    length = max(len(run) for run in runs)
+    stacked = np.full((len(runs), length), np.nan)
+    for row, run in zip(stacked, runs):
+        row[: len(run)] = np.where(np.isfinite(run), run, np.nan)
+    x = np.arange(length) if x is None else _series("x", x)
     if len(x) != length:
         raise ValueError(f"x must have one value per step ({length}), got {len(x)}")
     with warnings.catch_warnings():
@@ -53,11 +61,42 @@ def plot_band(ax, curves: Sequence[Sequence[float]], *, label: str, color: str, 
     return ax.plot(x, median, color=color, linestyle=linestyle, label=label)[0]
 
 
+def _series(name: str, values: object) -> np.ndarray:
+    """``values`` as a 1-D float array if it is a 1-D sequence (or array) of real numbers; otherwise raise."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise TypeError(f"{name} must be a 1-D sequence of numbers, got {type(values).__name__} {values!r}"[:200])
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError, RuntimeError) as error:
+        raise TypeError(f"{name} must be a 1-D sequence of numbers: {error}") from None
+    if array.ndim != 1 or (array.size and array.dtype.kind not in "iuf"):
+        raise TypeError(f"{name} must be a 1-D sequence of real numbers, got {array.ndim}-D values of "
+                        f"dtype {array.dtype}")
+    return array.astype(float)
+
+
 def smooth(values: Sequence[float], window: int) -> np.ndarray:
-    """Running mean over ``window`` steps (shorter at the start), to read noisy minibatch losses."""
+    """Mean over the last ``window`` steps (fewer at the start), to read noisy minibatch losses.
+
+    Point ``i`` is the mean of ``values[max(0, i - window + 1) : i + 1]``, each window summed on its
+    own: a huge value (a run on its way to divergence) does not cost the later windows their
+    precision, and a window of finite values gives a finite mean (no overflow, even near 1e308).
+    A NaN or infinite value makes the mean of every window that holds it NaN — a gap of ``window``
+    points in the plotted line — and no point beyond those.
+    """
     window = check_int("window", window, 1)
-    values = np.asarray(values, dtype=float)
-    cumulative = np.concatenate([[0.0], np.cumsum(values)])
-    ends = np.arange(1, len(values) + 1)
-    starts = np.maximum(ends - window, 0)
-    return (cumulative[ends] - cumulative[starts]) / (ends - starts)
+    values = _series("values", values)
+    if len(values) == 0:
+        return values
+    width = min(window, len(values))
+    finite = np.isfinite(values)
+    # Every term divided by twice the width first, so that no window's sum can overflow; zeros pad the start.
+    scaled = np.concatenate([np.zeros(width - 1), np.where(finite, values, 0.0) / (2 * width)])
+    sums = sliding_window_view(scaled, width).sum(axis=1)
+    counts = np.minimum(np.arange(1, len(values) + 1), width)
+    largest = np.finfo(float).max
+    with np.errstate(over="ignore"):  # a mean within rounding of the largest float: clipped to it
+        means = np.clip(sums * (2 * width / counts), -largest, largest)
+    not_finite = np.concatenate([np.zeros(width - 1, dtype=int), (~finite).astype(int)])
+    holds_non_finite = sliding_window_view(not_finite, width).sum(axis=1) > 0
+    return np.where(holds_non_finite, np.nan, means)

@@ -47,12 +47,16 @@ PROFILES = {
 
 def get_profile(name: str | None = None, device: torch.device | None = None) -> Profile:
     """The profile called ``name``, else ``$RESBOOK_PROFILE``, else ``full`` on a GPU and ``quick`` otherwise."""
+    if device is not None and not isinstance(device, torch.device):
+        raise TypeError(f"device must be a torch.device (e.g. resbook.device.choose_device()), got "
+                        f"{type(device).__name__} {device!r}")
     if name is not None:
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a profile name, one of {', '.join(map(repr, PROFILES))}; "
+                            f"got {type(name).__name__} {name!r}")
         return PROFILES[check_choice("name", name, PROFILES)]
     if os.environ.get("RESBOOK_PROFILE"):
         chosen = os.environ["RESBOOK_PROFILE"]
         return PROFILES[check_choice("the environment variable RESBOOK_PROFILE", chosen, PROFILES)]
-    if device is not None and not isinstance(device, torch.device):
-        raise TypeError(f"device must be a torch.device (e.g. resbook.device.choose_device()), got {device!r}")
     device = device if device is not None else choose_device()
     return PROFILES["full" if device.type == "cuda" else "quick"]

@@ -15,6 +15,8 @@ import argparse
 import ast
 import copy
 import io
+import os
+import re
 import sys
 import tokenize
 from collections.abc import Sequence
@@ -33,8 +35,14 @@ def _first_function(tree: ast.Module) -> ast.FunctionDef | ast.AsyncFunctionDef 
     return next((node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
 
 
+def _python_lines(source: str) -> list[str]:
+    """``source`` split into lines as Python counts them (``ast`` line numbers): at ``\\n``, ``\\r\\n`` and
+    ``\\r`` only. ``str.splitlines`` also splits at form feed, U+0085 or U+2028, which Python does not."""
+    return re.split(r"\r\n|\r|\n", source)
+
+
 def _segment(lines: list[str], start: tuple[int, int], end: tuple[int, int]) -> str:
-    """Source text from (line, column) ``start`` to ``end``; lines count from 1, as in ``ast``."""
+    """Source text from (line, column) ``start`` to ``end``; lines count from 1, columns in characters."""
     (first, start_col), (last, end_col) = start, end
     if first == last:
         return lines[first - 1][start_col:end_col]
@@ -46,7 +54,7 @@ def _signature_end(lines: list[str], def_line: int) -> tuple[int, int]:
     """(line, column) just after the colon that ends the ``def`` starting on ``def_line``."""
     text = "\n".join(lines[def_line - 1:]) + "\n"
     depth, seen_def = 0, False
-    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+    for token in tokenize.generate_tokens(io.StringIO(text, newline="\n").readline):
         seen_def = seen_def or (token.type == tokenize.NAME and token.string == "def")
         if token.type == tokenize.OP and token.string in "([{":
             depth += 1
@@ -63,6 +71,8 @@ def function_stub(source: str) -> str:
 
     The stub keeps the imports that precede the function, its decorators, signature and docstring.
     """
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a str, got {type(source).__name__}")
     try:
         tree = ast.parse(source)
     except SyntaxError:  # e.g. IPython magics: no function to keep
@@ -70,18 +80,17 @@ def function_stub(source: str) -> str:
     function = _first_function(tree)
     if function is None:
         return STUB_BODY
-    lines = source.splitlines()
+    lines = _python_lines(source)
     imports = [ast.get_source_segment(source, node) for node in tree.body[:tree.body.index(function)]
                if isinstance(node, (ast.Import, ast.ImportFrom))]
     start = min([function.lineno] + [decorator.lineno for decorator in function.decorator_list])
     body = function.body[0]
-    header = _segment(lines, (start, 0), _signature_end(lines, function.lineno))
-    same_line = body.lineno == function.lineno
-    indent = " " * (function.col_offset + 4) if same_line else lines[body.lineno - 1][:body.col_offset]
+    header = _segment(lines, (start, 0), _signature_end(lines, function.lineno)).lstrip("\f")
     kept = [header]
-    if ast.get_docstring(function, clean=False) is not None:
-        kept.append(indent + _segment(lines, (body.lineno, body.col_offset), (body.end_lineno, body.end_col_offset)))
-    kept += [indent + line for line in STUB_BODY.splitlines()]
+    docstring = ast.get_docstring(function, clean=False) is not None
+    if docstring:  # ast's columns count UTF-8 bytes: let ast cut the docstring out
+        kept.append("    " + ast.get_source_segment(source, body))
+    kept += ["    " + line for line in STUB_BODY.splitlines()]
     function_text = "\n".join(kept)
     return "\n".join(imports) + "\n\n\n" + function_text if imports else function_text
 
@@ -90,9 +99,14 @@ def _tags(cell: NotebookNode) -> list[str]:
     return list(cell.get("metadata", {}).get("tags", []))
 
 
-def _stub_cell(cell: NotebookNode) -> NotebookNode:
+def _stub_cell(cell: NotebookNode, index: int) -> NotebookNode:
     stub = copy.deepcopy(cell)
     stub.source = function_stub(cell.source)
+    try:  # a student must never receive a stub that does not run
+        compile(stub.source, f"<stub of cell {index}>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as error:
+        raise ValueError(f"cell {index}: the stub made from this solution cell is not valid Python "
+                         f"({type(error).__name__}: {error}); nothing was written") from None
     stub.metadata["tags"] = [tag for tag in _tags(cell) if tag != SOLUTION_TAG] + [STUB_TAG]
     return stub
 
@@ -105,16 +119,19 @@ def _cleared(cell: NotebookNode) -> NotebookNode:
 
 
 def student_edition(notebook: NotebookNode) -> NotebookNode:
-    """A new notebook: solution code cells become stubs, solution markdown cells go, outputs are cleared."""
-    if not isinstance(notebook, NotebookNode) or "cells" not in notebook:
+    """A new notebook: solution code cells become stubs, solution markdown cells go, outputs are cleared.
+
+    Raises ``ValueError`` naming the cell if a solution cell's stub would not be valid Python.
+    """
+    if not isinstance(notebook, dict) or "cells" not in notebook:
         raise TypeError(f"notebook must be an nbformat NotebookNode, got {type(notebook).__name__}")
     edition = copy.deepcopy(notebook)
     cells = []
-    for cell in notebook.cells:
+    for index, cell in enumerate(notebook.cells):
         if SOLUTION_TAG not in _tags(cell):
             cells.append(_cleared(cell))
         elif cell.cell_type == "code":
-            cells.append(_cleared(_stub_cell(cell)))
+            cells.append(_cleared(_stub_cell(cell, index)))
         # a markdown (or raw) solution cell is left out
     edition.cells = cells
     return edition
@@ -126,7 +143,7 @@ def read_notebook(path: Path) -> NotebookNode:
         raise ValueError(f"notebook {str(path)!r} does not exist" if not path.exists()
                          else f"notebook {str(path)!r} is not a file")
     try:
-        notebook = nbformat.read(path, as_version=4)
+        notebook = nbformat.from_dict(nbformat.read(path, as_version=4))  # an older format converted to 4
         nbformat.validate(notebook)
     except Exception as error:  # nbformat raises several kinds for text that is not a notebook
         reason = str(error).split("\n")[0]
@@ -136,21 +153,34 @@ def read_notebook(path: Path) -> NotebookNode:
 
 def write_student_edition(notebook_path: str | Path, out_dir: str | Path) -> Path:
     """Write the student edition of ``notebook_path`` into ``out_dir`` under the same name; return its path."""
-    notebook_path, out_dir = Path(notebook_path), Path(out_dir)
+    notebook_path, out_dir = _path("notebook_path", notebook_path), _path("out_dir", out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"out_dir {str(out_dir)!r} is a file, not a directory")
-    edition = student_edition(read_notebook(notebook_path))
+    notebook = read_notebook(notebook_path)
+    try:
+        edition = student_edition(notebook)
+    except ValueError as error:
+        raise ValueError(f"{str(notebook_path)!r}: {error}") from None
     target = out_dir / notebook_path.name
     if target.resolve() == notebook_path.resolve():
         raise ValueError(f"out_dir {str(out_dir)!r} holds the chapter itself: writing there would erase its solutions")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    nbformat.write(edition, target)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        nbformat.write(edition, target)
+    except OSError as error:
+        raise ValueError(f"cannot write {str(target)!r}: {error.strerror or error}") from None
     return target
+
+
+def _path(name: str, value: object) -> Path:
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or pathlib.Path), got {type(value).__name__} {value!r}")
+    return Path(value)
 
 
 def chapter_paths(book_dir: str | Path) -> list[Path]:
     """The chapters in ``book_dir``: notebooks named ``NN_name.ipynb``, in order."""
-    book_dir = Path(book_dir)
+    book_dir = _path("book_dir", book_dir)
     if not book_dir.is_dir():
         raise ValueError(f"book directory {str(book_dir)!r} does not exist")
     chapters = sorted(book_dir.glob(CHAPTER_PATTERN))
@@ -201,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for notebook in chapter_paths(args.book) if args.all else args.notebooks:
             _report(notebook, write_student_edition(notebook, args.out))
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}".splitlines()[0], file=sys.stderr)
         return 2
     return 0
 

@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._checks import check_choice, check_dataset, check_int, check_module
+from ._limits import check_bytes
 from .data import TASKS, Dataset
 from .recipe import Recipe, make_optimizer
 
@@ -54,6 +55,8 @@ def batch_indices(n_samples: int, batch_size: int, steps: int, seed: int) -> tor
     check_int("seed", seed, 0, 2**64 - 1)
     if batch_size > n_samples:
         raise ValueError(f"batch_size must be <= the number of samples ({n_samples}), got {batch_size}")
+    check_bytes(f"the minibatch indices of {steps} steps of batch_size {batch_size}", 8 * steps * batch_size,
+                "lower steps or batch_size")
     g = torch.Generator().manual_seed(seed)
     epochs = math.ceil(steps * batch_size / n_samples)
     order = torch.cat([torch.randperm(n_samples, generator=g) for _ in range(epochs)])
@@ -87,6 +90,7 @@ def train(model: nn.Module, data: Dataset, recipe: Recipe, *, seed: int = 0) -> 
     check_dataset("data", data)
     if not isinstance(recipe, Recipe):
         raise TypeError(f"recipe must be a resbook.recipe.Recipe, got {type(recipe).__name__}")
+    check_fits(model, data, recipe.batch_size, recipe=recipe)
     batches = batch_indices(len(data), recipe.batch_size, recipe.steps, seed).to(data.x.device)
     model.to(data.x.device).train()
     parameters = list(model.parameters())
@@ -135,6 +139,61 @@ def evaluate_loss(model: nn.Module, data: Dataset) -> float:
     was_training = model.training
     model.eval()
     try:
+        check_fits(model, data, len(data))
         return loss_function(data.task)(model(data.x), data.y).item()
     finally:
         model.train(was_training)
+
+
+def check_fits(model: nn.Module, data: Dataset, batch_size: int, *, nets: int = 1,
+               recipe: Recipe | None = None) -> None:
+    """Refuse, with a ``ValueError`` naming ``model``, ``data`` or ``batch_size``, a model that cannot run
+    on ``data``, before anything is trained: a dtype other than the data's, a forward pass that fails
+    on two samples (a feature count other than the data's), fewer outputs than the data's classes
+    (or a regression output of another size), BatchNorm on batches of one sample, or a run whose
+    estimated tensors exceed the size limit (:data:`resbook._limits.MAX_BYTES`, 4 GiB)."""
+    dtypes = {t.dtype for t in model.parameters() if t.is_floating_point()}
+    if dtypes and dtypes != {data.x.dtype}:
+        raise ValueError(f"model has {', '.join(sorted(map(str, dtypes)))} parameters but data.x is {data.x.dtype}: "
+                         f"convert one to the other (e.g. model.to({data.x.dtype}))")
+    if batch_size == 1 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        raise ValueError("batch_size must be at least 2 for a model with BatchNorm (it normalises over the "
+                         "batch, so a batch of one sample has no variance), got 1")
+    outputs = _trial_outputs(model, data)
+    expected = f"{data.n_outputs} {'classes' if data.task == 'classification' else 'targets per sample'}"
+    if outputs.ndim != 2 or outputs.shape[1] < data.n_outputs or (
+            data.task == "regression" and outputs.shape[1] != data.n_outputs):
+        raise ValueError(f"model gives outputs of shape {tuple(outputs.shape[1:])} per sample but data "
+                         f"{data.name!r} has {expected}")
+    check_bytes(f"training {nets} net{'s' * (nets != 1)} of this size on batches of {batch_size}",
+                training_bytes(model, batch_size, nets=nets, recipe=recipe), "lower the width, depth or batch_size")
+
+
+def _trial_outputs(model: nn.Module, data: Dataset) -> torch.Tensor:
+    """The model's outputs on two samples, in evaluation mode: BatchNorm's statistics stay as they are
+    and dropout draws no random numbers."""
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            outputs = model.eval()(data.x[:2].to(next(model.parameters(), data.x).device))
+    except (RuntimeError, ValueError, IndexError, TypeError) as error:
+        raise ValueError(f"model does not run on data {data.name!r} ({data.n_features} features, "
+                         f"{data.x.dtype}): {type(error).__name__}: {(str(error).splitlines() or [''])[0]}") from error
+    finally:
+        model.train(was_training)
+    if not isinstance(outputs, torch.Tensor):
+        raise ValueError(f"model must return a tensor of outputs, got {type(outputs).__name__}")
+    return outputs
+
+
+def training_bytes(model: nn.Module, batch_size: int, *, nets: int = 1, recipe: Recipe | None = None) -> int:
+    """An estimate of the bytes a training run allocates: per net, the parameters and buffers, their
+    gradients and the optimizer's state (one tensor each for SGD, two for Adam), the activations of a
+    minibatch (four tensors of batch_size × out_features per Linear layer: its output, a normalisation,
+    an activation, a block's sum) and the minibatch indices of every step."""
+    numbers = sum(t.numel() for t in [*model.parameters(), *model.buffers()])
+    itemsize = next((p.element_size() for p in model.parameters()), 4)
+    states = 2 if recipe is not None and recipe.optimizer in ("adam", "adamw") else 1
+    widths = sum(m.out_features for m in model.modules() if isinstance(m, nn.Linear))
+    indices = 8 * recipe.steps * batch_size if recipe is not None else 0
+    return nets * (itemsize * (numbers * (2 + states) + 4 * batch_size * widths) + indices)
