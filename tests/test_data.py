@@ -79,3 +79,77 @@ def test_noiseless_spirals_wind_the_given_number_of_turns(turns):
     angle = 2 * np.pi * turns * radius + np.pi * data.y
     on_spiral = torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], 1)
     torch.testing.assert_close(data.x, on_spiral, atol=1e-5, rtol=0)  # float32 angles up to 6π
+
+
+# --- data sets that would train silently wrong (issue 16, items 7 and 8) ---------------------------
+
+@pytest.mark.parametrize("x, y", [(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)),
+                                  (torch.zeros(3, 0), torch.zeros(3, dtype=torch.long))])
+def test_an_empty_dataset_is_refused_when_it_is_made(x, y):
+    with pytest.raises(ValueError, match="x must hold at least one sample and one feature"):
+        Dataset("empty", x, y, "classification")
+
+
+def test_regression_targets_must_be_samples_by_outputs_so_they_never_broadcast():
+    with pytest.raises(ValueError, match=r"y of a regression dataset must be 2-D .*use y\[:, None\]"):
+        Dataset("flat", torch.zeros(4, 2), torch.zeros(4), "regression")
+    assert Dataset("column", torch.zeros(4, 2), torch.zeros(4)[:, None], "regression").n_outputs == 1
+
+
+@pytest.mark.parametrize("labels, error, message", [
+    (torch.tensor([0.0, 1.0, 1.0]), TypeError, "hold class indices as integers"),
+    (torch.tensor([True, False, True]), TypeError, "hold class indices as integers"),
+    (torch.tensor([0, -1, 1]), ValueError, "hold class indices >= 0, got -1"),
+    (torch.tensor([[0], [1], [1]]), ValueError, "be 1-D"),
+])
+def test_class_labels_must_be_non_negative_integers(labels, error, message):
+    with pytest.raises(error, match=f"y of a classification dataset must {message}"):
+        Dataset("labels", torch.zeros(3, 2), labels, "classification")
+
+
+def test_inputs_must_be_finite_floating_point_numbers():
+    with pytest.raises(ValueError, match="x must hold finite numbers only; it holds 1 NaN"):
+        Dataset("nan", torch.tensor([[0.0], [float("nan")]]), torch.tensor([0, 1]), "classification")
+    with pytest.raises(TypeError, match="x must be a floating-point tensor"):
+        Dataset("ints", torch.zeros(2, 1, dtype=torch.long), torch.tensor([0, 1]), "classification")
+    with pytest.raises(ValueError, match="y must hold finite numbers only"):
+        Dataset("inf", torch.zeros(2, 1), torch.tensor([[0.0], [float("inf")]]), "regression")
+
+
+def test_numpy_arrays_are_refused_with_the_conversion_to_use():
+    with pytest.raises(TypeError, match=r"x must be a torch.Tensor, got ndarray of shape \(3, 2\): .*torch.as_tensor"):
+        Dataset("arrays", np.zeros((3, 2)), torch.zeros(3, dtype=torch.long), "classification")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(turns=1e300), "turns must be at most 1000"), (dict(noise=1e300), "noise must be at most 100"),
+    (dict(turns=float("inf")), "turns must be a finite number"),
+])
+def test_spirals_refuse_settings_that_would_give_non_finite_or_meaningless_points(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        spirals(n=16, **kwargs)
+    assert torch.isfinite(spirals(n=16, turns=1000.0, noise=100.0).x).all()  # the bounds themselves are fine
+
+
+def test_a_data_set_too_large_for_memory_is_refused_before_anything_is_allocated():
+    with pytest.raises(ValueError, match=r"spirals\(n=1000000000000\) would take about .* GiB.*limit of 4 GiB"):
+        spirals(n=10**12)
+    with pytest.raises(ValueError, match="lower n, features or hidden"):
+        teacher_regression(n=10**6, features=10**4)
+
+
+@pytest.mark.parametrize("device, error, message", [
+    ("gpu", ValueError, "device must be one of 'cuda', 'mps', 'cpu'"),
+    (0.5, TypeError, "device must be a torch.device"),
+])
+def test_an_unknown_device_for_a_data_set_is_refused_naming_device(device, error, message):
+    with pytest.raises(error, match=message):
+        spirals(n=4, device=device)
+    with pytest.raises(error, match=message):
+        teacher_regression(n=4).to(device)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_this_machine_lacks_is_refused_naming_device():
+    with pytest.raises(ValueError, match="device: device 'cuda' is not available"):
+        digits(device="cuda")

@@ -96,3 +96,41 @@ def test_seeding_seeds_python_numpy_and_torch_as_their_own_seeders_do():
     assert drawn[0] == random.Random(11).random()
     assert np.array_equal(drawn[1], np.random.RandomState(11).rand(3))
     assert torch.equal(drawn[2], torch.rand(3, generator=torch.Generator().manual_seed(11)))
+
+
+# --- errors name the argument or the environment variable (issue 16, item 8) ----------------------
+
+def test_a_bad_device_in_the_environment_names_the_variable(monkeypatch):
+    monkeypatch.setenv("RESBOOK_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="the environment variable RESBOOK_DEVICE must be one of 'cuda', 'mps', 'cpu'"):
+        choose_device()
+    monkeypatch.setattr("resbook.device._available", lambda name: name == "cpu")
+    monkeypatch.setenv("RESBOOK_DEVICE", "mps")
+    with pytest.raises(ValueError, match="RESBOOK_DEVICE: device 'mps' was asked for but is not available"):
+        choose_device()
+
+
+def test_a_device_name_that_is_not_a_str_is_a_type_error_naming_it():
+    with pytest.raises(TypeError, match="name must be a device name"):
+        choose_device(torch.device("cpu"))
+
+
+def test_a_profile_asked_for_a_device_string_is_a_type_error_naming_device_whatever_the_environment(monkeypatch):
+    for environment in ("", "quick"):
+        monkeypatch.setenv("RESBOOK_PROFILE", environment)
+        with pytest.raises(TypeError, match="device must be a torch.device"):
+            get_profile(device="cuda")
+    with pytest.raises(TypeError, match="name must be a profile name"):
+        get_profile(name=1)
+
+
+def test_check_device_accepts_devices_and_their_names_and_refuses_the_rest(monkeypatch):
+    from resbook.device import check_device
+
+    assert check_device("device", "cpu") == check_device("device", torch.device("cpu")) == torch.device("cpu")
+    monkeypatch.setattr("resbook.device._available", lambda name: name == "cpu")
+    for value, error, message in [("cuda:0", ValueError, "device: device 'cuda:0' is not available"),
+                                  ("cpu:x", ValueError, "device must be one of"), ("meta", ValueError, "one of"),
+                                  (None, TypeError, "device must be a torch.device or a str")]:
+        with pytest.raises(error, match=message):
+            check_device("device", value)

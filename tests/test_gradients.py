@@ -59,3 +59,65 @@ def test_bad_arguments_are_named():
 def test_a_model_that_is_not_a_module_is_refused_by_name(model):
     with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
         gradient_norms_per_layer(model, teacher_regression(n=4, features=2))
+
+
+# --- measuring leaves the model as it was (issue 16, item 7) --------------------------------------
+
+def model_state(model):
+    return model.training, {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def assert_unchanged(model, before):
+    assert model.training is before[0]
+    assert all(torch.equal(before[1][k], v) for k, v in model.state_dict().items())
+
+
+def test_an_eval_mode_model_is_measured_in_training_mode_and_left_in_eval_mode():
+    torch.manual_seed(4)
+    data = digits()
+    model = plain_mlp(6, 8, 64, 10).eval()
+    before = model_state(model)
+    norms = gradient_norms_per_layer(model, data)
+    assert_unchanged(model, before)
+    # Independent computation: backward() on a copy in training mode, as the docstring says.
+    import copy
+
+    twin = copy.deepcopy(model).train()
+    torch.nn.functional.cross_entropy(twin(data.x), data.y).backward()
+    assert norms == pytest.approx([float(layer.weight.grad.norm()) for layer in weight_layers(twin)], rel=1e-5)
+
+
+class RaisesInTraining(torch.nn.Module):
+    """Fails only in training mode, after the BatchNorm before it has updated its running statistics."""
+
+    def forward(self, x):
+        if self.training:
+            raise RuntimeError("failed half-way through the forward pass")
+        return x
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_a_measurement_that_raises_leaves_mode_and_running_statistics_unchanged(training):
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), RaisesInTraining()).train(training)
+    before = model_state(model)
+    from resbook.data import Dataset
+
+    four_targets = Dataset("four targets", torch.randn(8, 3), torch.randn(8, 4), "regression")
+    with pytest.raises(RuntimeError, match="half-way"):
+        gradient_norms_per_layer(model, four_targets)
+    assert_unchanged(model, before)
+
+
+def test_batch_norm_on_a_single_sample_is_refused_naming_batch_size():
+    data = digits()
+    one = type(data)("one image", data.x[:1], data.y[:1], "classification")
+    with pytest.raises(ValueError, match="batch_size must be at least 2 for a model with BatchNorm"):
+        gradient_norms_per_layer(plain_mlp(4, 8, 64, 10), one)
+
+
+def test_a_model_that_does_not_fit_the_data_is_refused_naming_model_and_data():
+    model = plain_mlp(4, 8, 3, 10)
+    before = model_state(model)
+    with pytest.raises(ValueError, match="model does not run on data 'digits' \\(64 features"):
+        gradient_norms_per_layer(model, digits())
+    assert_unchanged(model, before)

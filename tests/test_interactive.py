@@ -176,3 +176,28 @@ def test_numpy_integers_set_the_resolution_and_palette_like_python_ints():
     python = interactive_figure(draw_line, slope=[1, 2], alt="slope {slope}", dpi=50, colors=16)
     assert figure.frames == python.frames
     assert [Image.open(io.BytesIO(frame)).size for frame in figure.frames] == [(150, 100)] * 2
+
+
+# --- what the alt text and frame size may hold (issue 16, item 8) ---------------------------------
+
+@pytest.mark.parametrize("alt", ["{slope.real}", "{slope[0]}", "{0}", "{}", "{slope:q}", "{slope!z}", "{slope:{w}}"])
+def test_an_alt_text_with_more_than_parameter_names_is_a_value_error_naming_alt(alt):
+    with pytest.raises(ValueError, match=r"alt '.*' must name only the parameters \(slope\) in braces"):
+        interactive_figure(draw_line, alt=alt, slope=[1, 2])
+
+
+def test_an_alt_text_may_format_a_parameter():
+    figure = interactive_figure(draw_line, alt="slope {slope:.1f}", slope=[1, 2])
+    assert figure.alts == ["slope 1.0", "slope 2.0"]
+
+
+def test_a_frame_too_large_to_draw_is_refused_before_it_is_rendered():
+    def draw_huge(slope):
+        figure = draw_line(slope)
+        figure.set_size_inches(100, 100)  # 60,000 × 60,000 pixels at 600 dpi
+        return figure
+
+    open_before = len(plt.get_fignums())
+    with pytest.raises(ValueError, match=r"more than 16,000,000 pixels: lower dpi"):
+        interactive_figure(draw_huge, alt="huge", dpi=600, slope=[1])
+    assert len(plt.get_fignums()) == open_before  # the refused figure was closed, not left open

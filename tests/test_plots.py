@@ -62,3 +62,71 @@ def test_band_spans_the_lowest_and_highest_run_at_every_step():
         at_step = corners[corners[:, 0] == step, 1]
         assert (at_step.min(), at_step.max()) == (min(reached), max(reached))
     plt.close(fig)
+
+
+# --- diverging runs (issue 16, item 5) -----------------------------------------------------------
+# The reference: each window's mean computed on its own with math.fsum (exactly rounded sums).
+
+def window_means(values, window):
+    import math
+
+    return [math.fsum(values[max(0, i - window + 1): i + 1]) / len(values[max(0, i - window + 1): i + 1])
+            for i in range(len(values))]
+
+
+def test_smooth_keeps_small_values_exact_after_a_huge_one_has_left_the_window():
+    # A running mean by cumulative sums gives 0.0 here: 1e16 swallows the 0.01s and is subtracted again.
+    smoothed = smooth([1e16] + [0.01] * 100, 20)
+    assert smoothed[-1] == pytest.approx(0.01, rel=1e-12)
+    np.testing.assert_allclose(smoothed, window_means([1e16] + [0.01] * 100, 20), rtol=1e-12)
+
+
+def test_smooth_of_values_near_the_largest_float_stays_finite():
+    smoothed = smooth([1e308, 1e308, 1, 1], 2)  # the old running sum overflowed: [1e308, inf, nan, nan]
+    np.testing.assert_allclose(smoothed, [1e308, 1e308, 5e307, 1.0], rtol=1e-12)
+    assert np.isfinite(smooth([np.finfo(float).max] * 5, 3)).all()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_value_blanks_only_the_windows_that_hold_it(bad):
+    values = [1.0, 2.0, bad, 4.0, 5.0, 6.0]
+    smoothed = smooth(values, 2)
+    assert np.isnan(smoothed[2:4]).all()  # the windows [2, bad] and [bad, 4]
+    np.testing.assert_allclose(smoothed[[0, 1, 4, 5]], [1.0, 1.5, 4.5, 5.5])
+
+
+def test_smooth_equals_the_exact_mean_of_each_window_for_any_finite_values():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    # Float sums of one window may cancel (1e300 + 1 - 1e300), so the error bound is the window's own
+    # rounding, a few ulps of its largest value per term; values outside the window must add nothing.
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.floats(-1e300, 1e300), max_size=60), st.integers(1, 80))
+    def check(values, window):
+        largest = [max(map(abs, values[max(0, i - window + 1): i + 1])) for i in range(len(values))]
+        error = np.abs(smooth(values, window) - window_means(values, window))
+        assert (error <= 4 * window * np.finfo(float).eps * np.array(largest, dtype=float)).all()
+
+    check()
+
+
+def test_a_band_of_diverged_runs_draws_the_finite_values_without_warnings():
+    import warnings
+
+    use_book_style()
+    fig, ax = plt.subplots()
+    runs = [[2.0, 3e38, np.inf], [2.0, 1.0], [np.nan, 4.0, 1.0, 0.5]]  # stopped early, overflowed, NaN
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        line = plot_band(ax, runs, label="diverging", color=PALETTE["blue"])
+        ax.set_yscale("log")
+        fig.canvas.draw()
+    np.testing.assert_allclose(line.get_ydata(), [2.0, 4.0, 1.0, 0.5])  # medians of the finite values
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("values", ["123", [1, "2"], [[1, 2], [3, 4]], [1j], None, 3.0])
+def test_smooth_refuses_what_is_not_a_sequence_of_numbers_naming_values(values):
+    with pytest.raises(TypeError, match="values must be a 1-D sequence"):
+        smooth(values, 2)

@@ -306,3 +306,55 @@ def test_student_edition_is_the_executed_chapter_with_a_stub_for_each_solution_c
         before_first = ran[:stubs[0]]
         assert [c.execution_count for c in before_first] == list(range(1, stubs[0] + 1))
         assert not [o for c in before_first for o in c.outputs if o.output_type == "error"]
+
+
+# --- stubs that are always Python, and the command line on unusual input (issue 16, item 8) -------
+
+@pytest.mark.parametrize("solution, stub", [
+    # Python splits lines at \n, \r\n and \r only; str.splitlines also splits at these three
+    ("def f(x):\n    '''Doc\u2028more.'''\n    return x\n",
+     "def f(x):\n    '''Doc\u2028more.'''\n    # YOUR CODE HERE\n    raise NotImplementedError"),
+    ("import os\n# note\u0085\ndef f(\n      x):\n    '''a\u0085b'''\n    return x\n",
+     "import os\n\n\ndef f(\n      x):\n    '''a\u0085b'''\n    # YOUR CODE HERE\n    raise NotImplementedError"),
+    ("import math\n\x0cdef f(x):\n    '''Doc.'''\n\x0c\n    return x\n",
+     "import math\n\n\ndef f(x):\n    '''Doc.'''\n    # YOUR CODE HERE\n    raise NotImplementedError"),
+    # ast counts columns in UTF-8 bytes: a docstring of non-ASCII symbols followed by code on its line
+    ("def f(x):\n    '''‖∂L/∂W‖ ü.'''; y = 1\n    return x\n",
+     "def f(x):\n    '''‖∂L/∂W‖ ü.'''\n    # YOUR CODE HERE\n    raise NotImplementedError"),
+])
+def test_a_stub_is_valid_python_whatever_line_separators_the_solution_holds(solution, stub):
+    made = function_stub(solution)
+    assert made == stub
+    compile(made, "<stub>", "exec")
+
+
+def test_the_command_line_converts_an_nbformat_3_notebook(tmp_path):
+    from nbformat import v3
+
+    old = v3.new_notebook(worksheets=[v3.new_worksheet(cells=[
+        v3.new_code_cell(input=SOLUTION_WITH_DEF, metadata={"tags": [SOLUTION_TAG]})])])
+    (tmp_path / "00_old.ipynb").write_text(nbformat.writes(old, version=3))
+    result = run_cli(tmp_path / "00_old.ipynb", "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    edition = nbformat.read(tmp_path / "out" / "00_old.ipynb", as_version=4)
+    assert edition.nbformat == 4 and [cell.source for cell in edition.cells] == [STUB_WITH_DEF]
+
+
+def test_an_output_folder_that_cannot_be_written_is_reported_in_one_line(tmp_path):
+    nbformat.write(synthetic_chapter(), tmp_path / "00_chapter.ipynb")
+    (tmp_path / "a_file").write_text("")
+    result = run_cli(tmp_path / "00_chapter.ipynb", "-o", tmp_path / "a_file" / "inside")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    target = tmp_path / "a_file" / "inside" / "00_chapter.ipynb"
+    assert result.stderr.strip().splitlines() == [f"error: cannot write '{target}': Not a directory"]
+
+
+def test_a_stub_that_would_not_compile_is_never_written(tmp_path, monkeypatch, capsys):
+    import resbook.student as student
+
+    nbformat.write(synthetic_chapter(), tmp_path / "00_chapter.ipynb")
+    monkeypatch.setattr(student, "STUB_BODY", "raise (")  # as if a solution's stub came out broken
+    assert student.main([str(tmp_path / "00_chapter.ipynb"), "-o", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "cell 4: the stub made from this solution cell is not valid Python" in error[0]
+    assert not (tmp_path / "out").exists()
