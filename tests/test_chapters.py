@@ -5,12 +5,14 @@ and keeps the run in its execution cache; these tests read that run instead of e
 """
 from __future__ import annotations
 
+import re
+
 import nbformat
 import pytest
 import yaml
 
 from chapter_cells import TOC_CHAPTERS
-from conftest import ROOT
+from conftest import BUILD_OUTPUT_VARIABLE, ROOT, build_output
 
 BUDGET_SECONDS = 45  # per chapter, quick profile, 2 CPU cores (reported, not asserted: machines are noisy)
 
@@ -24,12 +26,25 @@ def test_the_build_runs_each_chapter_in_a_temporary_folder_and_keeps_the_run_in_
     assert "cache" not in execute
 
 
+def test_the_tests_build_into_the_repository_unless_told_to_build_elsewhere(monkeypatch, tmp_path):
+    monkeypatch.delenv(BUILD_OUTPUT_VARIABLE, raising=False)
+    assert build_output() == ROOT
+    monkeypatch.setenv(BUILD_OUTPUT_VARIABLE, str(tmp_path / "new" / ".." / "mine"))
+    assert build_output() == tmp_path / "mine"
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv(BUILD_OUTPUT_VARIABLE, str(tmp_path / "a_file"))
+    with pytest.raises(ValueError, match=f"{BUILD_OUTPUT_VARIABLE}=.*a_file.* is a file"):
+        build_output()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", TOC_CHAPTERS, ids=lambda p: p.name)
 def test_chapter_ran_every_cell_once_in_order_in_a_fresh_kernel_without_errors(path, executed_chapter):
     run = executed_chapter(path)
-    print(f"\n{path.name}: executed in {run.seconds:.1f} s by the book build at {run.executed_at:%Y-%m-%d %H:%M:%S} "
-          f"(budget {BUDGET_SECONDS} s in quick)")
+    printed = "".join(o.get("text", "") for c in run.notebook.cells for o in c.get("outputs", []))
+    profile = re.search(r"profile: (\w+)", printed)  # the line resbook.chapter.setup() prints
+    print(f"\n{path.name}: executed in {run.seconds:.1f} s by the book build at {run.executed_at:%Y-%m-%d %H:%M:%S}, "
+          f"profile {profile.group(1) if profile else '?'} (budget {BUDGET_SECONDS} s in quick)")
     committed = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
     ran = [c for c in run.notebook.cells if c.cell_type == "code"]
     assert [c.source for c in ran] == committed  # the run is of the chapter as it is now
