@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from resbook.device import choose_device, seed_everything
+from resbook.device import check_device, choose_device, seed_everything
 from resbook.profile import PROFILES, get_profile
 
 
@@ -134,3 +134,60 @@ def test_check_device_accepts_devices_and_their_names_and_refuses_the_rest(monke
                                   (None, TypeError, "device must be a torch.device or a str")]:
         with pytest.raises(error, match=message):
             check_device("device", value)
+
+
+ALLOWED_DEVICES = "one of 'cuda', 'mps', 'cpu'"
+PRESENT = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
+
+
+def test_asking_for_a_device_this_machine_lacks_is_refused():
+    for name, present in PRESENT.items():
+        if present:
+            assert choose_device(name) == torch.device(name) == check_device("device", name)
+        else:
+            with pytest.raises(ValueError, match=f"^name: device '{name}' was asked for but is not available"):
+                choose_device(name)
+            with pytest.raises(ValueError, match=f"^device: device '{name}' is not available on this machine"):
+                check_device("device", name)
+
+
+def test_a_device_name_that_is_not_a_string_is_refused_naming_where_it_came_from():
+    with pytest.raises(TypeError, match=f"^name must be a device name, {ALLOWED_DEVICES}; got int 3$"):
+        choose_device(3)
+
+
+@pytest.mark.parametrize("value", ["cpu", "cpu:0", torch.device("cpu")])
+def test_check_device_takes_a_name_with_or_without_an_index_or_a_device(value):
+    assert check_device("device", value) == torch.device(value)
+
+
+@pytest.mark.parametrize("value", ["tpu", "not a device", "gpu:0"])
+def test_check_device_refuses_an_unknown_device_naming_the_allowed_ones(value):
+    with pytest.raises(ValueError, match=rf"^where must be {ALLOWED_DEVICES} \(optionally with an index, "
+                                         rf"e\.g\. 'cuda:0'\), got '{value}'$"):
+        check_device("where", value)
+
+
+def test_check_device_refuses_what_is_neither_a_device_nor_a_string():
+    with pytest.raises(TypeError, match="^where must be a torch.device or a str such as 'cpu', got int 0$"):
+        check_device("where", 0)
+
+
+def test_seed_zero_is_a_seed_like_any_other():
+    seed_everything(0)
+    assert torch.equal(torch.rand(2), torch.rand(2, generator=torch.Generator().manual_seed(0)))
+
+
+def test_a_seed_beyond_numpys_32_bits_still_seeds_every_generator():
+    # NumPy's legacy seeder takes seeds below 2**32: it gets the seed modulo 2**32, torch and Python the seed itself.
+    seed = 2**40 + 7
+    seed_everything(seed)
+    drawn = (random.random(), np.random.rand(2), torch.rand(2))
+    assert drawn[0] == random.Random(seed).random()
+    assert np.array_equal(drawn[1], np.random.RandomState(7).rand(2))
+    assert torch.equal(drawn[2], torch.rand(2, generator=torch.Generator().manual_seed(seed)))
+
+
+def test_a_bad_seed_is_named_as_the_seed():
+    with pytest.raises(ValueError, match="^seed must be >= 0, got -1$"):
+        seed_everything(-1)
