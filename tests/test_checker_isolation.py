@@ -210,7 +210,7 @@ def test_the_kernel_state_is_unchanged_by_a_function_that_changes_it(capsys, whe
     before = kernel_snapshot()
     # A long limit: the first torch.use_deterministic_algorithms call in a process imports
     # torch._inductor (3 s alone, more on a loaded machine), and a forked child imports it anew.
-    passed, line = verdict(capsys, checker, fn, timeout=120)
+    passed, line = verdict(capsys, checker, fn, timeout=30)
     after = kernel_snapshot()
     assert passed is passes, line
     assert {key for key in before if not same_value(before[key], after[key])} == set()
@@ -273,6 +273,24 @@ def test_an_interrupt_during_a_check_ends_it_and_reaches_the_caller(where):
             os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG)
     else:
         assert not [t for t in threading.enumerate() if t.name == "resbook-exercise-check" and t.is_alive()]
+
+
+def test_a_function_that_raises_the_thread_count_after_multithreaded_torch_work_gets_its_verdict(capsys):
+    # A forked child whose torch thread pool grows past one hangs in its next parallel op; in the child
+    # torch.set_num_threads is ignored, so a correct function that calls it passes, and quickly.
+    def grows_the_pool(x, weights):
+        torch.set_num_threads(4)
+        torch.randn(512, 512) @ torch.randn(512, 512)  # a parallel op: it hangs if the pool grew
+        return residual_forward(x, weights)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.randn(512, 512) @ torch.randn(512, 512)  # the parent's intra-op pool is now started
+        passed, line = verdict(capsys, check_residual_forward, grows_the_pool, timeout=SHORT * 10)
+    finally:
+        torch.set_num_threads(threads)
+    assert passed, line
 
 
 # --- exits, crashes and output -------------------------------------------------------------------

@@ -81,6 +81,11 @@ def _no_input(prompt: object = "") -> str:
     raise EOFError("input() cannot be used in a function that a checker runs")
 
 
+def _stay_at_one_thread(count: int) -> None:
+    """torch.set_num_threads in the child: ignored, because a forked child's torch hangs in its next
+    parallel op once its thread pool grows past one (the parent's pool threads do not exist in it)."""
+
+
 def _child(tasks: tuple[Callable[[], Outcome], ...], result_pipe: int, output_pipe: int) -> None:
     """The child's whole life: one thread, output into the pipe, run the tasks, one JSON line per outcome."""
     try:
@@ -89,6 +94,7 @@ def _child(tasks: tuple[Callable[[], Outcome], ...], result_pipe: int, output_pi
         pass
     gc.disable()  # a collection would touch, and so copy, every page of the kernel's memory
     torch.set_num_threads(1)
+    torch.set_num_threads = _stay_at_one_thread
     devnull = os.open(os.devnull, os.O_RDONLY)
     for source, target in ((devnull, 0), (output_pipe, 1), (output_pipe, 2)):
         os.dup2(source, target)
