@@ -191,3 +191,34 @@ def test_a_seed_beyond_numpys_32_bits_still_seeds_every_generator():
 def test_a_bad_seed_is_named_as_the_seed():
     with pytest.raises(ValueError, match="^seed must be >= 0, got -1$"):
         seed_everything(-1)
+
+
+def test_with_nothing_asked_the_profile_follows_the_device_the_book_chose(monkeypatch):
+    monkeypatch.delenv("RESBOOK_PROFILE", raising=False)
+    for device, profile in (("cuda", "full"), ("cpu", "quick")):
+        monkeypatch.setattr("resbook.profile.choose_device", lambda: torch.device(device))
+        assert get_profile().name == profile
+
+
+@pytest.mark.parametrize("ask, error, message", [
+    (dict(name=1), TypeError, "^name must be a profile name, one of 'quick', 'full'; got int 1$"),
+    (dict(name="huge"), ValueError, "^name must be one of 'quick', 'full'; got 'huge'$"),
+    (dict(device="cuda"), TypeError,
+     r"^device must be a torch.device \(e.g. resbook.device.choose_device\(\)\), got str 'cuda'$"),
+])
+def test_a_bad_profile_request_is_refused_with_the_whole_story(ask, error, message):
+    with pytest.raises(error, match=message):
+        get_profile(**ask)
+
+
+def test_a_bad_profile_in_the_environment_is_named_as_the_environment_variable(monkeypatch):
+    monkeypatch.setenv("RESBOOK_PROFILE", "huge")
+    with pytest.raises(ValueError, match="^the environment variable RESBOOK_PROFILE must be one of 'quick', 'full'"):
+        get_profile()
+
+
+@pytest.mark.parametrize("sizes, shown", [({"quick": 1}, r"\['quick'\]"), ([1, 2], "list")])
+def test_sizes_that_do_not_give_every_profile_its_entry_are_refused_showing_what_came(sizes, shown):
+    message = rf"^sizes must map each profile \('quick', 'full'\) to its sizes, got {shown}$"
+    with pytest.raises(ValueError, match=message):
+        PROFILES["quick"].pick(sizes)
