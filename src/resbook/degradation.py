@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import check_dataset, check_int
+from ._checks import check_choice, check_dataset, check_int
 from .data import Dataset
 from .gradients import gradient_norms_per_layer
 from .grid import GridRuns, train_grid
@@ -62,7 +62,8 @@ class DepthSweep:
 
     def final_losses(self, kind: str, depth: int, window: int = 50) -> list[float]:
         """Each seed's mean training loss over its last ``window`` steps (``inf`` if it diverged)."""
-        if (kind, depth) not in self.runs.histories:
+        check_choice("kind", kind, KINDS)
+        if isinstance(depth, bool) or depth not in self.depths:
             raise ValueError(f"no runs for kind={kind!r}, depth={depth}; kinds are {KINDS}, depths {self.depths}")
         return self.runs.final_losses((kind, depth), window)
 
@@ -104,6 +105,9 @@ def _check_depths(depths: Sequence[int]) -> tuple[int, ...]:
     if isinstance(depths, (str, bytes)) or not isinstance(depths, (Sequence, range)) or len(depths) == 0:
         raise ValueError(f"depths must be a non-empty sequence of even ints such as (8, 20, 56), got {depths!r}")
     depths = tuple(check_int(f"depths[{i}]", d, 2) for i, d in enumerate(depths))
+    odd = [d for d in depths if d % 2]
+    if odd:
+        raise ValueError(f"depths must be even (a stem, two layers per block, a head), got {odd[0]} in {depths}")
     if len(set(depths)) != len(depths):
         raise ValueError(f"depths must be distinct, got {depths}")
     return depths

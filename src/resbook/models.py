@@ -22,6 +22,7 @@ from ._limits import check_bytes
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "identity": nn.Identity}
 NORMS = ("batch", "layer", None)
 MAX_RESIDUAL_SCALE = 1e3  # beyond this a few blocks overflow float32
+_BLOCK_OBJECT_BYTES = 20_000  # the Python objects of one block (its modules), measured with tracemalloc
 KINDS = ("plain", "residual")  # the two nets every comparison in the book is about: g = 0 and g = 1
 
 
@@ -102,8 +103,8 @@ def mlp(depth: int, width: int, in_features: int, out_features: int, *, residual
     if zero_init_branch and not residual:
         raise ValueError("zero_init_branch=True needs residual=True: a plain net with zero branches outputs a constant")
     check_bytes(f"mlp(depth={depth}, width={width}, in_features={in_features}, out_features={out_features})",
-                parameter_count(depth, width, in_features, out_features) * torch.get_default_dtype().itemsize,
-                "lower depth or width")
+                _parameter_count(depth, width, in_features, out_features) * torch.get_default_dtype().itemsize
+                + (depth // 2) * _BLOCK_OBJECT_BYTES, "lower depth or width")
 
     act = ACTIVATIONS[activation]
     stem: list[nn.Module] = [_linear(in_features, width, activation)]
@@ -122,7 +123,7 @@ def mlp(depth: int, width: int, in_features: int, out_features: int, *, residual
     return nn.Sequential(*stem, *blocks, *head)
 
 
-def parameter_count(depth: int, width: int, in_features: int, out_features: int) -> int:
+def _parameter_count(depth: int, width: int, in_features: int, out_features: int) -> int:
     """An upper bound on the numbers (parameters and buffers) an :func:`mlp` holds, computed before
     building it: its Linear layers, four per feature of every normalisation layer, the blocks' g and α."""
     blocks = (depth - 2) // 2

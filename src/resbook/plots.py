@@ -46,6 +46,7 @@ def plot_band(ax, curves: Sequence[Sequence[float]], *, label: str, color: str, 
     runs = [_series(f"curves[{i}]", curve) for i, curve in enumerate(curves)]
     if not isinstance(label, str):
         raise TypeError(f"label must be a str, got {type(label).__name__} {label!r}")
+    _check_style(color, linestyle)
     length = max(len(run) for run in runs)
     stacked = np.full((len(runs), length), np.nan)
     for row, run in zip(stacked, runs):
@@ -59,6 +60,20 @@ def plot_band(ax, curves: Sequence[Sequence[float]], *, label: str, color: str, 
         low, high = np.nanmin(stacked, 0), np.nanmax(stacked, 0)
     ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
     return ax.plot(x, median, color=color, linestyle=linestyle, label=label)[0]
+
+
+def _check_style(color: object, linestyle: object) -> None:
+    """Refuse a colour or line style matplotlib would not draw, naming the argument."""
+    from matplotlib.colors import is_color_like
+    from matplotlib.lines import Line2D
+
+    if not is_color_like(color):
+        raise ValueError(f"color must be a matplotlib colour such as PALETTE['blue'] or 'k', got {color!r}")
+    try:
+        Line2D([], [], linestyle=linestyle)
+    except (ValueError, TypeError):
+        raise ValueError(f"linestyle must be a matplotlib line style such as '-', '--' or ':', "
+                         f"got {linestyle!r}") from None
 
 
 def _series(name: str, values: object) -> np.ndarray:

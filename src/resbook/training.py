@@ -152,6 +152,10 @@ def check_fits(model: nn.Module, data: Dataset, batch_size: int, *, nets: int = 
     on two samples (a feature count other than the data's), fewer outputs than the data's classes
     (or a regression output of another size), BatchNorm on batches of one sample, or a run whose
     estimated tensors exceed the size limit (:data:`resbook._limits.MAX_BYTES`, 4 GiB)."""
+    check_module("model", model)
+    check_dataset("data", data)
+    batch_size = check_int("batch_size", batch_size, 1)
+    nets = check_int("nets", nets, 1)
     dtypes = {t.dtype for t in model.parameters() if t.is_floating_point()}
     if dtypes and dtypes != {data.x.dtype}:
         raise ValueError(f"model has {', '.join(sorted(map(str, dtypes)))} parameters but data.x is {data.x.dtype}: "
@@ -165,8 +169,11 @@ def check_fits(model: nn.Module, data: Dataset, batch_size: int, *, nets: int = 
             data.task == "regression" and outputs.shape[1] != data.n_outputs):
         raise ValueError(f"model gives outputs of shape {tuple(outputs.shape[1:])} per sample but data "
                          f"{data.name!r} has {expected}")
+    if recipe is not None:
+        check_bytes(f"the minibatch indices of {nets} net{'s' * (nets != 1)} × {recipe.steps} steps × batch_size "
+                    f"{batch_size}", 8 * nets * recipe.steps * batch_size, "lower steps or batch_size")
     check_bytes(f"training {nets} net{'s' * (nets != 1)} of this size on batches of {batch_size}",
-                training_bytes(model, batch_size, nets=nets, recipe=recipe), "lower the width, depth or batch_size")
+                _training_bytes(model, batch_size, nets=nets, recipe=recipe), "lower the width, depth or batch_size")
 
 
 def _trial_outputs(model: nn.Module, data: Dataset) -> torch.Tensor:
@@ -186,14 +193,14 @@ def _trial_outputs(model: nn.Module, data: Dataset) -> torch.Tensor:
     return outputs
 
 
-def training_bytes(model: nn.Module, batch_size: int, *, nets: int = 1, recipe: Recipe | None = None) -> int:
+def _training_bytes(model: nn.Module, batch_size: int, *, nets: int = 1, recipe: Recipe | None = None) -> int:
     """An estimate of the bytes a training run allocates: per net, the parameters and buffers, their
     gradients and the optimizer's state (one tensor each for SGD, two for Adam), the activations of a
     minibatch (four tensors of batch_size × out_features per Linear layer: its output, a normalisation,
-    an activation, a block's sum) and the minibatch indices of every step."""
+    an activation, a block's sum)."""
     numbers = sum(t.numel() for t in [*model.parameters(), *model.buffers()])
     itemsize = next((p.element_size() for p in model.parameters()), 4)
     states = 2 if recipe is not None and recipe.optimizer in ("adam", "adamw") else 1
     widths = sum(m.out_features for m in model.modules() if isinstance(m, nn.Linear))
-    indices = 8 * recipe.steps * batch_size if recipe is not None else 0
-    return nets * (itemsize * (numbers * (2 + states) + 4 * batch_size * widths) + indices)
+    return nets * itemsize * (numbers * (2 + states) + 4 * batch_size * widths)
+
