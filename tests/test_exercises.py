@@ -276,7 +276,7 @@ def test_a_function_that_raises_not_implemented_only_in_a_later_case_is_not_call
     assert line.startswith("✗ check 2 of 2 (second): identity raised NotImplementedError.")
 
 
-def test_the_alarm_is_disarmed_and_the_previous_handler_restored(capsys):
+def test_a_stopped_check_leaves_the_alarm_handler_and_timer_as_they_were(capsys):
     before = signal.getsignal(signal.SIGALRM)
     verdict(capsys, check_identity, spins_forever, timeout=SHORT)
     assert signal.getsignal(signal.SIGALRM) is before
@@ -303,9 +303,8 @@ def test_an_alarm_armed_by_someone_else_is_left_running(capsys):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CHECKERS[:1])
-def test_in_a_jupyter_kernel_a_runaway_function_is_stopped_by_the_alarm(monkeypatch, tmp_path, name):
-    # The reason for SIGALRM: a notebook kernel runs cells in its main thread, so the loop is
-    # interrupted, not abandoned in a thread that keeps a core busy.
+def test_in_a_jupyter_kernel_a_runaway_function_is_stopped(monkeypatch, tmp_path, name):
+    # Where students call checkers: the loop is stopped, not abandoned where it keeps a core busy.
     monkeypatch.setenv("PYTHONPATH", str(SRC))
     exercise = REGISTERED[name].exercise
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
