@@ -306,6 +306,8 @@ def train_together(models: Sequence[nn.Module], data: Dataset, recipe: Recipe | 
     its own BatchNorm statistics and optimizer state, and stops where its loss becomes NaN or infinite
     (``diverged_at``) while the others go on. The nets must share one architecture (plain and residual
     twins do). See the module's docstring for how closely this matches training each net alone.
+    Before training, :func:`resbook.training.check_fits` refuses nets that do not fit ``data`` and a
+    run whose estimated tensors (all nets together) exceed 4 GiB (:data:`resbook._limits.MAX_BYTES`).
 
     Args:
         batching: ``"layers"`` (hand-batched Linear and BatchNorm1d, faster), ``"vmap"`` (any

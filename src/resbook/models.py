@@ -86,6 +86,9 @@ def mlp(depth: int, width: int, in_features: int, out_features: int, *, residual
         preactivation: norm and activation before each Linear (He et al. 2016b) instead of after.
         residual_scale: ``α`` in ``y = x + α·F(x)``.
         zero_init_branch: start every branch at ``F = 0``, so each residual block starts as the identity.
+
+    A net whose parameters and modules would take more than 4 GiB (:data:`resbook._limits.MAX_BYTES`)
+    is refused with a ``ValueError`` before anything is allocated.
     """
     check_int("depth", depth, 2)
     if depth % 2:

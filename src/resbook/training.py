@@ -85,6 +85,8 @@ def train(model: nn.Module, data: Dataset, recipe: Recipe, *, seed: int = 0) -> 
     """Train ``model`` in place with ``recipe`` on minibatches of ``data``, on ``data``'s device.
 
     ``seed`` fixes the order of the minibatches (the model's initial weights are the caller's).
+    Before training, :func:`check_fits` refuses a model that does not fit ``data`` and a run whose
+    estimated tensors exceed 4 GiB (:data:`resbook._limits.MAX_BYTES`).
     """
     check_module("model", model)
     check_dataset("data", data)
