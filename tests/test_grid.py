@@ -3,10 +3,10 @@ import pytest
 import torch
 
 from resbook.data import spirals, teacher_regression
-from resbook.grid import train_grid
+from resbook.grid import GridRuns, train_grid
 from resbook.models import twins
 from resbook.recipe import Recipe
-from resbook.training import train
+from resbook.training import History, train
 
 RECIPE = Recipe(steps=6, batch_size=16)
 
@@ -69,3 +69,45 @@ def test_bad_grids_are_refused_naming_what_is_wrong(kwargs, error, message):
     arguments = dict(build=build, configurations=[("plain", 4)], seeds=[0], data=spirals(n=64), recipe=RECIPE)
     with pytest.raises(error, match=message):
         train_grid(**(arguments | kwargs))
+
+
+def runs_of(losses_by_configuration):
+    """GridRuns holding hand-made histories (one per seed), to read them back without training."""
+    histories = {c: [History(loss=list(loss)) for loss in runs] for c, runs in losses_by_configuration.items()}
+    seeds = tuple(range(len(next(iter(histories.values())))))
+    return GridRuns(tuple(histories), seeds, histories, {c: [] for c in histories}, seconds=0.0)
+
+
+def test_final_losses_read_the_last_fifty_steps_unless_told_otherwise():
+    runs = runs_of({"a": [range(100), range(200, 300), range(1000, 1100)]})
+    means = [sum(range(50, 100)) / 50, sum(range(250, 300)) / 50, sum(range(1050, 1100)) / 50]
+    assert runs.final_losses("a") == means and runs.median_final_loss("a") == means[1]
+
+
+@pytest.mark.parametrize("count, shown", [(6, "0, 1, 2, 3, 4, 5"), (7, r"0, 1, 2, 3, 4, 5 \.\.\.")])
+def test_asking_for_a_configuration_not_in_the_grid_shows_the_first_six_it_has(count, shown):
+    runs = runs_of({c: [[1.0]] for c in range(count)})
+    with pytest.raises(ValueError, match=rf"^no runs for configuration 'x'; the grid has {shown}$"):
+        runs.final_losses("x")
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(configurations="plain"), ValueError, "^configurations must be a non-empty sequence, got 'plain'$"),
+    (dict(configurations={("plain", 4)}), ValueError, "^configurations must be a non-empty sequence"),
+    (dict(seeds=range(0)), ValueError, r"^seeds must be a non-empty sequence, got range\(0, 0\)$"),
+    (dict(configurations=[["plain", 4]]), TypeError, r"^configurations must be hashable labels \(str, int, tuples"),
+    (dict(seeds=[2**64]), ValueError, rf"^seeds\[0\] must be an int from 0 to {2**64 - 1}, got {2**64}$"),
+    (dict(recipe=lambda configuration: None), TypeError, r"for \('plain', 4\) got NoneType$"),
+])
+def test_a_bad_grid_is_refused_with_the_whole_story(kwargs, error, message):
+    arguments = dict(build=build, configurations=[("plain", 4)], seeds=[0], data=spirals(n=64), recipe=RECIPE)
+    with pytest.raises(error, match=message):
+        train_grid(**(arguments | kwargs))
+
+
+def test_the_largest_seed_torch_takes_is_a_seed_of_the_grid():
+    seed = 2**64 - 1
+    runs = train_grid(build, [("plain", 4)], [seed], spirals(n=64), RECIPE)
+    alone = train(build(("plain", 4), seed), spirals(n=64), RECIPE, seed=seed)
+    torch.testing.assert_close(torch.tensor(runs.histories["plain", 4][0].loss), torch.tensor(alone.loss),
+                               rtol=1e-5, atol=1e-5)  # batched and single runs differ by rounding only

@@ -80,3 +80,19 @@ def test_bad_settings_raise_naming_the_setting(kwargs, error, message):
 def test_make_optimizer_rejects_what_is_not_a_recipe():
     with pytest.raises(TypeError, match="recipe"):
         make_optimizer({"lr": 0.1}, [torch.zeros(1, requires_grad=True)])
+
+
+@pytest.mark.parametrize("recipe, line", [
+    (Recipe(steps=300, optimizer="adam", lr=1e-3, betas=(0.8, 0.99), batch_size=64),
+     "Adam (betas 0.8, 0.99), lr 0.001, batch 64, 300 steps"),
+    (Recipe(steps=300, optimizer="adamw", weight_decay=0.01, schedule="cosine", warmup_steps=20),
+     "AdamW (betas 0.9, 0.999), lr 0.05, batch 128, 300 steps, weight decay 0.01, "
+     "cosine schedule after 20 warm-up steps"),
+    (Recipe(steps=50, momentum=0.0, schedule="linear", clip_norm=1.0, normalise_per_layer=True),
+     "SGD (momentum 0), lr 0.05, batch 128, 50 steps, linear schedule, gradients clipped to norm 1, "
+     "per-layer normalised steps"),
+    (Recipe(steps=50, warmup_steps=5), "SGD (momentum 0.9), lr 0.05, batch 128, 50 steps, "
+                                       "constant schedule after 5 warm-up steps"),
+])
+def test_a_recipe_describes_itself_in_one_line_for_the_chapter_text(recipe, line):
+    assert recipe.describe() == line
