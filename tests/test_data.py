@@ -153,3 +153,19 @@ def test_an_unknown_device_for_a_data_set_is_refused_naming_device(device, error
 def test_a_device_this_machine_lacks_is_refused_naming_device():
     with pytest.raises(ValueError, match="device: device 'cuda' is not available"):
         digits(device="cuda")
+
+
+def test_a_train_test_split_is_a_fixed_partition_of_the_samples():
+    from resbook.data import train_test_split
+
+    data = digits()
+    train, test = train_test_split(data, test_fraction=0.2, seed=0)
+    assert len(test) == round(0.2 * len(data)) and len(train) + len(test) == len(data)
+    rows = {tuple(x.tolist()) for x in torch.cat([train.x, test.x])}
+    assert len(rows) == len({tuple(x.tolist()) for x in data.x})  # every sample once (up to duplicates)
+    again, _ = train_test_split(data, 0.2, seed=0)
+    other, _ = train_test_split(data, 0.2, seed=1)
+    assert torch.equal(again.x, train.x) and not torch.equal(other.x, train.x)
+    for bad, error in ((0.0, ValueError), (1.0, ValueError), (1e-6, ValueError), ("0.2", TypeError)):
+        with pytest.raises(error, match="test_fraction"):
+            train_test_split(data, bad)

@@ -9,7 +9,7 @@ from resbook.degradation import SIZES, DepthSweep, depth_sweep, first_to_last_gr
 from resbook.grid import GridRuns
 from resbook.models import twins
 from resbook.recipe import Recipe
-from resbook.training import History
+from resbook.training import History, train
 
 
 def build_pair(depth, width, data, seed):
@@ -108,3 +108,66 @@ def test_full_sizes_are_at_least_as_big_as_quick_in_every_dimension():
     assert full.width >= quick.width and max(full.depths) >= max(quick.depths)
     assert full.recipe.steps >= quick.recipe.steps
     assert set(quick.depths) <= set(full.depths) and 20 in quick.depths  # the chapter quotes depth 20
+
+
+def test_interventions_train_the_deepest_twins_with_their_own_recipe_and_normalisation():
+    from resbook.degradation import Intervention
+
+    data = teacher_regression(n=64, features=4)
+    recipe = Recipe(steps=3, batch_size=16)
+    interventions = (Intervention("smaller steps", changes=(("lr", 0.01),)),
+                     Intervention("no normalisation", norm=None, residual_too=True))
+    sweep = depth_sweep(data, depths=(4, 6), seeds=(0, 1), width=8, recipe=recipe, interventions=interventions)
+    assert ("residual", 6, "smaller steps") not in sweep.histories  # plain only, unless residual_too
+    for name, norm, lr in (("smaller steps", "batch", 0.01), ("no normalisation", None, 0.05)):
+        for seed, history in zip((0, 1), sweep.histories["plain", 6, name]):
+            net = twins(6, 8, 4, 1, seed=seed, kinds=("plain",), norm=norm)[0]
+            alone = train(net, data, Recipe(steps=3, batch_size=16, lr=lr), seed=seed)
+            assert history.loss == pytest.approx(alone.loss, rel=1e-5)
+    assert sweep.intervention_losses("residual", "no normalisation") == sweep.runs.final_losses(
+        ("residual", 6, "no normalisation"))
+    table = sweep.intervention_table().splitlines()
+    assert len(table) == 2 + 1 + 2 and table[3].startswith("| smaller steps |") and table[3].endswith("| — |")
+    with pytest.raises(ValueError, match="kind"):
+        sweep.intervention_losses("residual", "smaller steps")
+    with pytest.raises(ValueError, match="name"):
+        sweep.intervention_losses("plain", "no such change")
+
+
+def test_bad_interventions_are_refused_before_training():
+    from resbook.degradation import Intervention
+
+    data = teacher_regression(n=16, features=2)
+    arguments = dict(depths=(4,), seeds=(0,), width=4, recipe=Recipe(steps=1, batch_size=8))
+    with pytest.raises(TypeError, match=r"interventions\[0\]"):
+        depth_sweep(data, **arguments, interventions=["clip"])
+    with pytest.raises(ValueError, match="lr"):
+        depth_sweep(data, **arguments, interventions=[Intervention("bad", changes=(("lr", -1.0),))])
+    with pytest.raises(ValueError, match="distinct names"):
+        depth_sweep(data, **arguments, interventions=[Intervention("a"), Intervention("a")])
+
+
+def test_test_errors_are_each_seeds_share_of_wrong_classes():
+    from resbook.data import train_test_split
+    from resbook.training import error_rate
+
+    train_set, test_set = train_test_split(digits(), 0.2, seed=0)
+    sweep = depth_sweep(train_set, depths=(4,), seeds=(0, 1), width=8, recipe=Recipe(steps=20, batch_size=64))
+    errors = sweep.test_errors("residual", 4, test_set)
+    assert errors == [error_rate(m, test_set) for m in sweep.runs.models["residual", 4]]
+    assert all(0 <= e < 0.9 for e in errors)  # 20 steps already beat guessing (90 % wrong)
+    rows = sweep.test_error_table(test_set).splitlines()
+    assert len(rows) == 3 and rows[2].startswith("| 4 |") and rows[2].count("%") == 2
+
+
+def test_gradient_ratio_on_minibatches_is_the_median_over_those_minibatches():
+    import statistics
+
+    from resbook.gradients import gradient_norms_per_layer
+    from resbook.training import minibatches
+
+    data = digits()
+    ratios = first_to_last_gradient_ratio(data, depths=(6,), width=8, seed=2, batch_size=32, batches=3)
+    plain = build_pair(6, 8, data, seed=2)[0]
+    by_batch = [n[0] / n[-1] for n in (gradient_norms_per_layer(plain, b) for b in minibatches(data, 32, 3, seed=2))]
+    assert ratios["plain"] == [pytest.approx(statistics.median(by_batch))]

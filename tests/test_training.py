@@ -8,7 +8,7 @@ from torch import nn
 from resbook.data import digits, teacher_regression
 from resbook.models import plain_mlp, residual_mlp
 from resbook.recipe import Recipe
-from resbook.training import History, batch_indices, evaluate_loss, loss_function, train
+from resbook.training import History, batch_indices, error_rate, evaluate_loss, loss_function, minibatches, train
 
 
 def test_batches_cover_every_sample_once_per_epoch():
@@ -191,3 +191,29 @@ def test_train_rejects_what_is_not_a_model_a_dataset_or_a_recipe():
         train(plain_mlp(4, 4, 2, 1), (data.x, data.y), Recipe(steps=1))
     with pytest.raises(TypeError, match="recipe"):
         train(plain_mlp(4, 4, 2, 1), data, {"steps": 1})
+
+
+def test_a_final_loss_over_one_step_is_the_last_loss_and_over_none_is_refused():
+    history = History(loss=[8.0, 4.0, 2.0, 1.0])
+    assert history.final_loss(window=1) == 1.0
+    with pytest.raises(ValueError, match="^window must be >= 1, got 0$"):
+        history.final_loss(window=0)
+
+
+def test_minibatches_are_the_batches_training_draws():
+    data = teacher_regression(n=40, features=3)
+    batches = minibatches(data, batch_size=8, count=3, seed=4)
+    for batch, index in zip(batches, batch_indices(40, 8, 3, seed=4)):
+        assert torch.equal(batch.x, data.x[index]) and torch.equal(batch.y, data.y[index])
+
+
+def test_error_rate_is_the_share_of_wrong_classes_by_an_independent_count():
+    torch.manual_seed(0)
+    data = digits()
+    model = residual_mlp(4, 8, data.n_features, data.n_outputs).train()
+    predicted = model.eval()(data.x).argmax(1)
+    model.train()
+    wrong = sum(int(p) != int(y) for p, y in zip(predicted, data.y))
+    assert error_rate(model, data) == pytest.approx(wrong / len(data)) and model.training
+    with pytest.raises(ValueError, match="classification"):
+        error_rate(plain_mlp(4, 4, 16, 1), teacher_regression(n=8))

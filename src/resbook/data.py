@@ -159,3 +159,22 @@ def _at_most(name: str, value: float, maximum: float) -> float:
     if value > maximum:
         raise ValueError(f"{name} must be at most {maximum:g}, got {value!r}")
     return value
+
+
+def train_test_split(data: Dataset, test_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """A fixed random split of ``data`` into a training and a test set (``test_fraction`` of the samples
+    held out, at least one in each part), the same for the same ``seed``."""
+    from ._checks import check_dataset
+
+    check_dataset("data", data)
+    test_fraction = check_positive_float("test_fraction", test_fraction)
+    if test_fraction >= 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    seed = check_int("seed", seed, 0, 2**64 - 1)
+    n_test = round(len(data) * test_fraction)
+    if not 1 <= n_test < len(data):
+        raise ValueError(f"test_fraction={test_fraction:g} of {len(data)} samples leaves an empty part")
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed)).to(data.x.device)
+    test, train = order[:n_test], order[n_test:]
+    return (Dataset(f"{data.name} (train)", data.x[train], data.y[train], data.task),
+            Dataset(f"{data.name} (test)", data.x[test], data.y[test], data.task))

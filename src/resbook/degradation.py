@@ -9,6 +9,7 @@ weights (they differ only in the identity gate), several seeds, all of one depth
 from __future__ import annotations
 
 import math
+import dataclasses
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from .gradients import gradient_norms_per_layer
 from .grid import GridRuns, train_grid
 from .models import KINDS, twins
 from .recipe import Recipe
+from .training import error_rate, minibatches
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class DepthSweep:
 
     depths: tuple[int, ...]
     runs: GridRuns
+    interventions: tuple[Intervention, ...] = ()
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -70,6 +73,44 @@ class DepthSweep:
     def median_final_loss(self, kind: str, depth: int) -> float:
         return statistics.median(self.final_losses(kind, depth))
 
+    def intervention_losses(self, kind: str, name: str, window: int = 50) -> list[float]:
+        """Each seed's final training loss of the deepest ``kind`` net under the intervention ``name``
+        (``inf`` where it diverged)."""
+        check_choice("name", name, [i.name for i in self.interventions])
+        intervention = next(i for i in self.interventions if i.name == name)
+        check_choice("kind", kind, intervention.kinds)
+        return self.runs.final_losses((kind, max(self.depths), name), window)
+
+    def test_error_table(self, test: Dataset) -> str:
+        """A Markdown table: depth, then the median (min–max over seeds) test error of each kind, in percent."""
+        lines = ["| depth | plain | residual |", "|---:|---:|---:|"]
+        for depth in self.depths:
+            cells = []
+            for kind in KINDS:
+                errors = [100 * e for e in self.test_errors(kind, depth, test) if not math.isnan(e)]
+                cells.append(f"{statistics.median(errors):.1f} % ({min(errors):.1f}–{max(errors):.1f})"
+                             if errors else "all diverged")
+            lines.append(f"| {depth} | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def intervention_table(self) -> str:
+        """A Markdown table: each intervention on the deepest nets, the median (min–max) final loss of each kind."""
+        depth = max(self.depths)
+        lines = [f"| {depth} layers, trained with | plain | residual |", "|:---|---:|---:|",
+                 "| the recipe above | " + " | ".join(_median_and_range(self.final_losses(k, depth)) for k in KINDS)
+                 + " |"]
+        for i in self.interventions:
+            cells = [_median_and_range(self.intervention_losses(k, i.name)) if k in i.kinds else "—" for k in KINDS]
+            lines.append(f"| {i.name} | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def test_errors(self, kind: str, depth: int, test: Dataset) -> list[float]:
+        """Each seed's error rate on ``test`` (evaluation mode) of the trained ``kind`` net of ``depth``;
+        ``nan`` for a run that diverged."""
+        self.final_losses(kind, depth)  # checks kind and depth
+        return [math.nan if h.diverged else error_rate(m, test)
+                for h, m in zip(self.runs.histories[kind, depth], self.runs.models[kind, depth])]
+
     def loss_table(self) -> str:
         """A Markdown table: depth, then the median (min–max over seeds) final loss of each kind."""
         lines = ["| depth | plain | residual |", "|---:|---:|---:|"]
@@ -80,24 +121,34 @@ class DepthSweep:
 
 
 def _median_and_range(losses: list[float]) -> str:
-    if any(math.isinf(v) for v in losses):
-        return f"{sum(math.isinf(v) for v in losses)} of {len(losses)} diverged"
-    return f"{statistics.median(losses):.3f} ({min(losses):.3f}–{max(losses):.3f})"
+    """``median (min–max)``; with diverged runs (``inf``) the median counts them as the worst, the range
+    covers the rest, and the count is said: ``2.302 (2.302–2.302), 1 of 3 diverged``."""
+    diverged = sum(math.isinf(v) for v in losses)
+    median, finite = statistics.median(losses), [v for v in losses if not math.isinf(v)]
+    if math.isinf(median):
+        return f"{diverged} of {len(losses)} diverged"
+    text = f"{median:.3f} ({min(finite):.3f}–{max(finite):.3f})"
+    return text + (f", {diverged} of {len(losses)} diverged" if diverged else "")
 
 
-def first_to_last_gradient_ratio(data: Dataset, depths: Sequence[int], *, width: int,
-                                 seed: int = 0) -> dict[str, list[float]]:
+def first_to_last_gradient_ratio(data: Dataset, depths: Sequence[int], *, width: int, seed: int = 0,
+                                 norm: str | None = "batch", batch_size: int | None = None,
+                                 batches: int = 8) -> dict[str, list[float]]:
     """At initialisation, ‖∂L/∂W_first‖ / ‖∂L/∂W_last‖ for the plain and the residual twin of each depth.
 
     Far above 1: the layers next to the input get much larger gradients than the head (exploding
-    towards the input); far below 1: they get much smaller ones (vanishing).
+    towards the input); far below 1: they get much smaller ones (vanishing). Measured on the whole
+    of ``data`` or, with ``batch_size``, as the median over ``batches`` random minibatches of that
+    size — what a training step sees (batch normalisation's statistics depend on the batch).
     """
     check_dataset("data", data)
+    subsets = [data] if batch_size is None else minibatches(data, batch_size, batches, seed)
     ratios: dict[str, list[float]] = {kind: [] for kind in KINDS}
     for depth in _check_depths(depths):
-        for kind, net in zip(KINDS, twins(depth, width, data.n_features, data.n_outputs, seed=seed)):
-            norms = gradient_norms_per_layer(net, data)
-            ratios[kind].append(norms[0] / norms[-1])
+        nets = twins(depth, width, data.n_features, data.n_outputs, seed=seed, norm=norm)
+        for kind, net in zip(KINDS, nets):
+            per_batch = [norms[0] / norms[-1] for norms in (gradient_norms_per_layer(net, b) for b in subsets)]
+            ratios[kind].append(statistics.median(per_batch))
     return ratios
 
 
@@ -113,19 +164,67 @@ def _check_depths(depths: Sequence[int]) -> tuple[int, ...]:
     return depths
 
 
-def depth_sweep(data: Dataset, depths: Sequence[int], seeds: Sequence[int], *, width: int,
-                recipe: Recipe) -> DepthSweep:
-    """Train a plain and a residual twin per depth and seed, all with ``recipe``, as few batched runs
-    as possible (:func:`resbook.grid.train_grid`: one group per depth, depths side by side)."""
+@dataclass(frozen=True)
+class Intervention:
+    """One change to how the deepest plain net is built or trained, to test an explanation of its failure:
+    the normalisation of its blocks, and recipe settings that replace the sweep's (e.g. ``lr=0.01``).
+    With ``residual_too`` its residual twin is trained the same way, as a reference."""
+
+    name: str
+    norm: str | None = "batch"
+    changes: tuple[tuple[str, object], ...] = ()
+    residual_too: bool = False
+
+    def recipe(self, base: Recipe) -> Recipe:
+        return dataclasses.replace(base, **dict(self.changes))
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return KINDS if self.residual_too else ("plain",)
+
+
+# Each tests one account of why the deep plain net stays at chance. Gradients that explode towards the
+# input: clip them, give each layer a step of its own size, or take smaller steps. Batch normalisation
+# itself: train without it (with the residual twin beside it, since that changes the residual net too).
+INTERVENTIONS = (
+    Intervention("gradients clipped to norm 1", changes=(("clip_norm", 1.0),)),
+    Intervention("per-layer normalised step (LARS-like), lr 0.01",
+                 changes=(("normalise_per_layer", True), ("lr", 0.01))),
+    Intervention("learning rate 0.01", changes=(("lr", 0.01),)),
+    Intervention("no normalisation", norm=None, residual_too=True),
+    Intervention("no normalisation, learning rate 0.01", norm=None, changes=(("lr", 0.01),), residual_too=True),
+)
+
+
+def depth_sweep(data: Dataset, depths: Sequence[int], seeds: Sequence[int], *, width: int, recipe: Recipe,
+                interventions: Sequence[Intervention] = ()) -> DepthSweep:
+    """Train a plain and a residual twin per depth and seed, all with ``recipe``; and, at the deepest
+    depth, the twins under each intervention. All in as few batched runs as possible
+    (:func:`resbook.grid.train_grid`: nets of one architecture together, groups side by side; the
+    interventions that change only the recipe share the deepest depth's run)."""
     check_dataset("data", data)
     depths = _check_depths(depths)
+    interventions = tuple(interventions)
+    for i, intervention in enumerate(interventions):
+        if not isinstance(intervention, Intervention):
+            raise TypeError(f"interventions[{i}] must be an Intervention, got {type(intervention).__name__}")
+        intervention.recipe(recipe)  # a bad setting fails here, naming itself
+    by_name = {i.name: i for i in interventions}
+    if len(by_name) != len(interventions):
+        raise ValueError("interventions must have distinct names")
+    deepest = max(depths)
 
-    def build(configuration: tuple[str, int], seed: int) -> torch.nn.Module:
-        kind, depth = configuration
-        return twins(depth, width, data.n_features, data.n_outputs, seed=seed, kinds=(kind,))[0]
+    def build(configuration: tuple, seed: int) -> torch.nn.Module:
+        kind, depth, *name = configuration
+        norm = by_name[name[0]].norm if name else "batch"
+        return twins(depth, width, data.n_features, data.n_outputs, seed=seed, kinds=(kind,), norm=norm)[0]
+
+    def recipe_of(configuration: tuple) -> Recipe:
+        return by_name[configuration[2]].recipe(recipe) if len(configuration) == 3 else recipe
 
     configurations = [(kind, depth) for depth in depths for kind in KINDS]
-    return DepthSweep(depths, train_grid(build, configurations, seeds, data, recipe))
+    configurations += [(kind, deepest, i.name) for i in interventions for kind in i.kinds]
+    return DepthSweep(depths, train_grid(build, configurations, seeds, data, recipe_of), interventions)
 
 
 def plot_training_curves(ax, sweep: DepthSweep, depth: int, smooth_window: int = 20) -> None:

@@ -38,7 +38,7 @@ from PIL import Image
 from ._checks import check_int
 
 FIGURE_BUDGET_BYTES = 1_000_000  # per figure; a chapter page holds at most ~3 MB of figures
-DPI = 100
+DPI = 150  # as resbook.plots.FIGURE_DPI: sharp on high-density screens
 MAX_DPI = 600
 MAX_PIXELS = 16_000_000  # a frame of 4000 × 4000 pixels: ~64 MB while drawn, far beyond any page
 _FIGURE_NUMBERS = itertools.count(1)  # figures drawn in this kernel, in order

@@ -63,6 +63,13 @@ def batch_indices(n_samples: int, batch_size: int, steps: int, seed: int) -> tor
     return order[: steps * batch_size].view(steps, batch_size)
 
 
+def minibatches(data: Dataset, batch_size: int, count: int, seed: int = 0) -> list[Dataset]:
+    """The first ``count`` minibatches that training with ``seed`` would draw, each as a Dataset."""
+    check_dataset("data", data)
+    index = batch_indices(len(data), batch_size, check_int("count", count, 1), seed).to(data.x.device)
+    return [Dataset(data.name, data.x[i], data.y[i], data.task) for i in index]
+
+
 def _normalise_per_layer(parameters: list[nn.Parameter]) -> None:
     """Rescale the gradient of every weight matrix to the norm of the matrix (a LARS-like step)."""
     for p in parameters:
@@ -206,3 +213,18 @@ def _training_bytes(model: nn.Module, batch_size: int, *, nets: int = 1, recipe:
     widths = sum(m.out_features for m in model.modules() if isinstance(m, nn.Linear))
     return nets * itemsize * (numbers * (2 + states) + 4 * batch_size * widths)
 
+
+@torch.no_grad()
+def error_rate(model: nn.Module, data: Dataset) -> float:
+    """The fraction of ``data``'s samples whose class the model gets wrong, in evaluation mode
+    (classification only); the model's mode is restored afterwards."""
+    check_module("model", model)
+    check_dataset("data", data)
+    if data.task != "classification":
+        raise ValueError(f"error_rate needs a classification data set; {data.name!r} is {data.task}")
+    was_training = model.training
+    model.eval()
+    try:
+        return (model(data.x).argmax(1) != data.y).float().mean().item()
+    finally:
+        model.train(was_training)
