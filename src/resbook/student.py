@@ -1,8 +1,9 @@
 """The student edition of a chapter: the same notebook with every solution taken out.
 
 A code cell tagged ``solution`` becomes a stub: if it defines a function, the stub keeps the
-imports before it, its signature and its docstring, and its body becomes ``raise NotImplementedError``;
-otherwise the whole cell does. The stub is tagged ``exercise-stub`` instead of ``solution``. A
+imports before it, its signature and its docstring, and its body becomes ``raise NotImplementedError``
+(the exercise's checker then says it is not written yet); otherwise the cell becomes one that prints
+that the exercise is open, so that "Run all" goes on past it. The stub is tagged ``exercise-stub`` instead of ``solution``. A
 markdown cell tagged ``solution`` (a sphinx-exercise ``{solution}``, ``{solution-start}`` or
 ``{solution-end}`` cell) is removed. Every other cell is kept as it is; all outputs are cleared.
 
@@ -28,6 +29,10 @@ from nbformat import NotebookNode
 SOLUTION_TAG = "solution"
 STUB_TAG = "exercise-stub"
 STUB_BODY = "# YOUR CODE HERE\nraise NotImplementedError"
+# A solution cell that defines no function becomes a cell that says the exercise is open and lets
+# "Run all" go on to the next cells (a function stub raises only when called: its checker says so).
+OPEN_EXERCISE = ('# YOUR CODE HERE\n'
+                 'print("This exercise is open: replace this cell with your code, then run it.")')
 CHAPTER_PATTERN = "[0-9][0-9]_*.ipynb"
 
 
@@ -76,10 +81,10 @@ def function_stub(source: str) -> str:
     try:
         tree = ast.parse(source)
     except SyntaxError:  # e.g. IPython magics: no function to keep
-        return STUB_BODY
+        return OPEN_EXERCISE
     function = _first_function(tree)
     if function is None:
-        return STUB_BODY
+        return OPEN_EXERCISE
     lines = _python_lines(source)
     imports = [ast.get_source_segment(source, node) for node in tree.body[:tree.body.index(function)]
                if isinstance(node, (ast.Import, ast.ImportFrom))]
