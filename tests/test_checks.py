@@ -134,3 +134,10 @@ def test_a_long_value_is_cut_short_in_the_message():
     assert message.startswith("n must be an int, got list [0, 1, 2") and message.endswith("...")
     assert len(message) < 120
 
+
+@pytest.mark.parametrize("length, shown", [(78, "'" + "x" * 78 + "'"), (79, "'" + "x" * 76 + "...")])
+def test_a_refused_value_is_shown_whole_up_to_80_characters_and_cut_to_77_and_dots_beyond(length, shown):
+    # repr of a str of `length` characters is `length + 2` characters long: 80 is shown, 81 is cut.
+    with pytest.raises(TypeError) as refusal:
+        check_int("n", "x" * length, 1)
+    assert str(refusal.value) == f"n must be an int, got str {shown}"

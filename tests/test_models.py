@@ -8,7 +8,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 from resbook.models import KINDS, Block, mlp, plain_mlp, residual_mlp, set_residual_scale, twins, weight_layers
+from resbook.data import teacher_regression
 from resbook.plots import KIND_COLORS, KIND_STYLES
+from resbook.recipe import Recipe
+from resbook.training import train
 
 
 def first_block(net: nn.Sequential) -> Block:
@@ -149,3 +152,27 @@ def test_residual_scale_is_a_buffer_that_can_be_set_after_building():
 def test_every_kind_has_one_colour_and_one_line_style():
     assert set(KIND_COLORS) == set(KIND_STYLES) == set(KINDS)
     assert len(set(KIND_COLORS.values())) == len(KINDS)
+
+
+def test_a_zero_initialised_branch_starts_at_zero_and_still_learns():
+    # Zeroing the branch's *last* layer gives F = 0 while its other layers keep their weights, so gradients
+    # reach the branch; zeroing an earlier layer of a ReLU branch also gives F = 0, but a dead one: its weights get
+    # no gradient, only the last bias learns, and F stays the same for every input.
+    torch.manual_seed(0)
+    data = teacher_regression(n=64, features=4)
+    net = residual_mlp(4, 8, 4, 1, norm=None, zero_init_branch=True)
+    branch = first_block(net).branch
+    x = torch.randn(16, 8)
+    assert torch.equal(branch(x), torch.zeros(16, 8))
+    train(net, data, Recipe(steps=5, batch_size=16, lr=0.1), seed=0)
+    assert branch(x).std(dim=0).max() > 0  # F now depends on its input
+
+
+@pytest.mark.parametrize("options", [dict(norm=None), dict(norm="layer"), dict(activation="tanh"),
+                                     dict(preactivation=True)])
+def test_a_plain_net_takes_the_same_options_as_a_residual_one(options):
+    def layer_types(net):
+        return [type(m) for m in net.modules()]
+
+    plain, residual = plain_mlp(6, 8, 3, 2, **options), residual_mlp(6, 8, 3, 2, **options)
+    assert layer_types(plain) == layer_types(residual) != layer_types(residual_mlp(6, 8, 3, 2))
