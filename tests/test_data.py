@@ -169,3 +169,31 @@ def test_a_train_test_split_is_a_fixed_partition_of_the_samples():
     for bad, error in ((0.0, ValueError), (1.0, ValueError), (1e-6, ValueError), ("0.2", TypeError)):
         with pytest.raises(error, match="test_fraction"):
             train_test_split(data, bad)
+
+
+@pytest.mark.parametrize("turns", [0.5, 1.5, 3.0])
+def test_spirals_reach_out_to_radius_one_whatever_the_number_of_turns(turns):
+    radius = spirals(n=400, turns=turns, noise=0.0).x.norm(dim=1)
+    assert 0.95 < float(radius.max()) <= 1.0 + 1e-6  # the largest of 400 uniform draws is above 0.95 but for 2e-9
+
+
+def test_two_points_make_the_smallest_spirals_one_of_each_class():
+    data = spirals(n=2)
+    assert len(data) == 2 and data.y.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("make", [spirals, teacher_regression])
+def test_seeds_run_from_zero_to_two_to_the_64_minus_one(make):
+    assert len(make(n=4, seed=2**64 - 1)) == 4
+    with pytest.raises(ValueError, match=f"^seed must be an int from 0 to {2**64 - 1}, got {2**64}$"):
+        make(n=4, seed=2**64)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(n=0), "^n must be >= 1, got 0$"), (dict(hidden=0), "^hidden must be >= 1, got 0$"),
+    (dict(features=0), "^features must be >= 1, got 0$"),
+    (dict(n=10**9, features=10**4), r"^teacher_regression\(n=1000000000, features=10000, hidden=32\) would take about"),
+])
+def test_a_bad_teacher_is_refused_naming_the_argument(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        teacher_regression(**arguments)

@@ -1,4 +1,6 @@
 """Facts about the book's plotting helpers."""
+import warnings
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -133,3 +135,50 @@ def test_a_band_of_diverged_runs_draws_the_finite_values_without_warnings():
 def test_smooth_refuses_what_is_not_a_sequence_of_numbers_naming_values(values):
     with pytest.raises(TypeError, match="values must be a 1-D sequence"):
         smooth(values, 2)
+
+
+def test_the_band_is_the_lines_colour_at_a_fifth_of_its_opacity_and_the_line_carries_the_label():
+    use_book_style()
+    fig, ax = plt.subplots()
+    line = plot_band(ax, [[1, 2], [3, 4]], label="plain", color=PALETTE["vermillion"])
+    (band,) = ax.collections
+    expected = matplotlib.colors.to_rgba(PALETTE["vermillion"], alpha=0.2)
+    np.testing.assert_allclose(band.get_facecolor()[0], expected)
+    assert matplotlib.colors.to_hex(line.get_color()) == PALETTE["vermillion"].lower()
+    assert line.get_label() == "plain"
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("arguments, error, message", [
+    (dict(ax="axes"), TypeError, r"^ax must be a matplotlib Axes \(e.g. from plt.subplots\(\)\), got str$"),
+    (dict(curves=5), ValueError,
+     r"^curves must hold at least one run \(a sequence of sequences of numbers\), got int 5$"),
+    (dict(curves=[[1, 2], "ab"]), TypeError, "^curves\\[1\\] must be a 1-D sequence of numbers, got str 'ab'$"),
+    (dict(x="ab"), TypeError, "^x must be a 1-D sequence of numbers, got str 'ab'$"),
+    (dict(x=[[0], [1, 2]]), TypeError, "^x must be a 1-D sequence of numbers: "),
+    (dict(x=[[0], [1]]), TypeError, "^x must be a 1-D sequence of real numbers, got 2-D values of dtype int64$"),
+])
+def test_a_band_of_bad_arguments_is_refused_naming_the_argument(arguments, error, message):
+    fig, ax = plt.subplots()
+    call = dict(ax=ax, curves=[[1, 2], [3, 4]], label="runs", color="k") | arguments
+    with pytest.raises(error, match=message):
+        plot_band(call.pop("ax"), call.pop("curves"), **call)
+    plt.close(fig)
+
+
+def test_a_refusal_shows_at_most_200_characters_of_what_came():
+    fig, ax = plt.subplots()
+    with pytest.raises(TypeError) as refusal:
+        plot_band(ax, [[1, 2]], label="runs", color="k", x="a" * 500)
+    assert str(refusal.value).startswith("x must be a 1-D sequence of numbers, got str 'aaa")
+    assert len(str(refusal.value)) == 200
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_the_running_mean_of_the_largest_floats_is_the_largest_float_without_a_warning(sign):
+    # Three values of ±max: each window's sum overflows in a naive mean; smooth clips the mean to ±max quietly.
+    largest = sign * np.finfo(float).max
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(smooth([largest] * 3, 3), [largest] * 3)
