@@ -104,11 +104,21 @@ def test_chapter_0_numbers_in_the_prose_are_the_numbers_the_chapter_printed(chap
     assert len(values) == 4 and set(values) <= pasted, (values, pasted)
 
 
-def test_chapter_0_loss_table_has_a_row_for_every_depth_of_the_profile(chapter_0):
-    tables = [t for t in chapter_0.select("table") if "residual" in t.get_text()]
-    assert len(tables) == 1
-    depths = [int(row.select("td")[0].get_text()) for row in tables[0].select("tbody tr")]
-    assert depths == chapter_0_depths()
+def test_chapter_0_loss_and_test_error_tables_have_a_row_for_every_depth_of_the_profile(chapter_0):
+    by_depth = [t for t in chapter_0.select("table") if t.select_one("thead th").get_text(strip=True) == "depth"]
+    assert len(by_depth) == 2  # training loss, then test error
+    for table in by_depth:
+        depths = [int(row.select("td")[0].get_text()) for row in table.select("tbody tr")]
+        assert depths == chapter_0_depths()
+    assert all("%" in cell.get_text() for cell in by_depth[1].select("tbody td")[1:3])
+
+
+def test_chapter_0_intervention_table_has_the_recipe_and_every_intervention(chapter_0):
+    from resbook.degradation import INTERVENTIONS
+
+    table = next(t for t in chapter_0.select("table") if "trained with" in t.get_text())
+    names = [row.select("td")[0].get_text(strip=True) for row in table.select("tbody tr")]
+    assert names == ["the recipe above"] + [i.name for i in INTERVENTIONS]
 
 
 def test_chapter_0_interactive_figure_has_a_frame_per_depth(chapter_0):
