@@ -7,7 +7,7 @@ import torch
 
 from torch import nn
 
-from resbook.batched import Group, train_groups, train_together
+from resbook.batched import Group, architecture_key, train_groups, train_together
 from resbook.data import spirals, teacher_regression
 from resbook.models import ACTIVATIONS, Block, mlp, set_residual_scale
 from resbook.recipe import Recipe
@@ -374,3 +374,30 @@ def test_the_first_steps_of_chaotic_batch_norm_runs_equal_their_solo_runs(batchi
     for batched_run, solo_run in zip(together, alone):
         assert len(batched_run.loss) == len(solo_run.loss) == 4
         assert batched_run.loss == pytest.approx(solo_run.loss, rel=1e-5)
+
+
+def test_nets_that_differ_in_a_setting_that_is_no_tensor_do_not_batch_together():
+    def net(slope):
+        return nn.Sequential(nn.Linear(2, 2), nn.LeakyReLU(slope))
+
+    assert architecture_key(net(0.01)) == architecture_key(net(0.01)) != architecture_key(net(0.2))
+
+
+def test_a_net_and_its_copy_in_evaluation_mode_batch_together():
+    model = mlp(4, 8, 2, 2, residual=True)
+    assert architecture_key(model) == architecture_key(copy.deepcopy(model).eval())
+
+
+def test_refusals_of_batched_training_say_the_whole_story():
+    data, recipe = spirals(n=64), Recipe(steps=1, batch_size=16)
+    shared = mlp(4, 4, 2, 1, residual=True)
+    with pytest.raises(ValueError, match=r"^groups must not share nets: the same net appears in two groups "
+                                         r"\(or twice in one\)$"):
+        train_groups([Group([shared], [0], recipe), Group([shared], [1], recipe)], data)
+    with pytest.raises(ValueError, match=r"^models\[1\] does not have the architecture of models\[0\] \(module "
+                                         r"types, settings, parameter and buffer names and shapes must agree\)$"):
+        train_together([mlp(4, 4, 2, 2, residual=True), mlp(6, 4, 2, 2, residual=True)], data, recipe, seeds=[0, 1])
+    odd = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.0))
+    with pytest.raises(ValueError, match=r"^batching='layers' needs a net built from Linear, BatchNorm1d, activations "
+                                         r"and resbook Blocks only; use batching='vmap' for this architecture$"):
+        train_together([odd, copy.deepcopy(odd)], data, recipe, seeds=[0, 1], batching="layers")

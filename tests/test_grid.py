@@ -1,10 +1,12 @@
 """Facts about training a grid of configurations × seeds: every run is the run it would be alone."""
+import time
+
 import pytest
 import torch
 
 from resbook.data import spirals, teacher_regression
 from resbook.grid import GridRuns, train_grid
-from resbook.models import twins
+from resbook.models import twins, weight_layers
 from resbook.recipe import Recipe
 from resbook.training import History, train
 
@@ -111,3 +113,32 @@ def test_the_largest_seed_torch_takes_is_a_seed_of_the_grid():
     alone = train(build(("plain", 4), seed), spirals(n=64), RECIPE, seed=seed)
     torch.testing.assert_close(torch.tensor(runs.histories["plain", 4][0].loss), torch.tensor(alone.loss),
                                rtol=1e-5, atol=1e-5)  # batched and single runs differ by rounding only
+
+
+def test_the_costliest_group_starts_first_and_the_options_reach_the_trainer(monkeypatch):
+    # train_groups replaced by a recorder: which groups, in which order, with which options.
+    seen = {}
+
+    def record(groups, data, *, workers, batching):
+        seen.update(depths=[len(weight_layers(g.models[0])) for g in groups], workers=workers, batching=batching)
+        return [[History(loss=[1.0]) for _ in g.models] for g in groups]
+
+    monkeypatch.setattr("resbook.grid.train_groups", record)
+    steps = {4: 30, 6: 6, 8: 3}  # the shallowest net trains longest: 13 modules × 30 steps, 21 × 6, 29 × 3
+
+    def recipe(configuration):
+        return Recipe(steps=steps[configuration[1]], batch_size=16)
+
+    before = time.perf_counter()
+    runs = train_grid(build, [("plain", 8), ("plain", 4), ("residual", 6)], [0], spirals(n=64), recipe,
+                      workers=1, batching="vmap")
+    assert seen == dict(depths=[4, 6, 8], workers=1, batching="vmap")
+    assert 0 <= runs.seconds <= time.perf_counter() - before
+
+
+def test_a_bad_build_or_data_is_refused_naming_it():
+    arguments = dict(configurations=[("plain", 4)], seeds=[0], data=spirals(n=64), recipe=RECIPE)
+    with pytest.raises(TypeError, match=r"^build\(\('plain', 4\), 0\) must return a torch.nn.Module, got str$"):
+        train_grid(lambda configuration, seed: "net", **arguments)
+    with pytest.raises(TypeError, match="^data must be a resbook.data.Dataset"):
+        train_grid(build, **(arguments | dict(data=None)))

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from resbook.models import KINDS, Block, mlp, plain_mlp, residual_mlp, set_residual_scale, twins, weight_layers
 from resbook.data import teacher_regression
+from resbook.models import KINDS, Block, mlp, plain_mlp, residual_mlp, set_residual_scale, twins, weight_layers
 from resbook.plots import KIND_COLORS, KIND_STYLES
 from resbook.recipe import Recipe
 from resbook.training import train
@@ -176,3 +176,23 @@ def test_a_plain_net_takes_the_same_options_as_a_residual_one(options):
 
     plain, residual = plain_mlp(6, 8, 3, 2, **options), residual_mlp(6, 8, 3, 2, **options)
     assert layer_types(plain) == layer_types(residual) != layer_types(residual_mlp(6, 8, 3, 2))
+
+
+def test_twins_take_seeds_up_to_two_to_the_64_minus_one_and_refuse_more():
+    assert len(twins(4, 4, 2, 2, seed=2**64 - 1)) == len(KINDS)
+    with pytest.raises(ValueError, match=f"^seed must be an int from 0 to {2**64 - 1}, got {2**64}$"):
+        twins(4, 4, 2, 2, seed=2**64)
+
+
+@pytest.mark.parametrize("kinds, error, message", [
+    ([], TypeError, r"^kinds must be a non-empty sequence of \('plain', 'residual'\), got \[\]$"),
+    (["plain", "dense"], ValueError, r"^kinds\[i\] must be one of 'plain', 'residual'; got 'dense'$"),
+])
+def test_twins_of_no_kind_or_of_an_unknown_kind_are_refused(kinds, error, message):
+    with pytest.raises(error, match=message):
+        twins(4, 4, 2, 2, seed=0, kinds=kinds)
+
+
+def test_a_residual_scale_that_is_not_a_number_is_refused_naming_the_scale():
+    with pytest.raises(TypeError, match="^scale must be a real number, got str '1'$"):
+        set_residual_scale(residual_mlp(4, 4, 2, 2), "1")

@@ -96,3 +96,26 @@ def test_make_optimizer_rejects_what_is_not_a_recipe():
 ])
 def test_a_recipe_describes_itself_in_one_line_for_the_chapter_text(recipe, line):
     assert recipe.describe() == line
+
+
+def test_every_numpy_setting_is_stored_as_a_python_number():
+    recipe = Recipe(steps=np.int64(5), batch_size=np.int32(8), lr=np.float32(0.5), momentum=np.float32(0.5),
+                    weight_decay=np.float64(0.1), warmup_steps=np.uint8(1), clip_norm=np.float32(2.0))
+    for name in ("momentum", "weight_decay", "clip_norm"):
+        assert type(getattr(recipe, name)) is float, name
+    assert type(recipe.batch_size) is int and type(recipe.warmup_steps) is int
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(momentum=1.0), r"^momentum must be in \[0, 1\), got 1.0$"),
+    (dict(clip_norm=0.0), r"^clip_norm must be in \(0, inf\), got 0.0$"),
+    (dict(batch_size=0), "^batch_size must be >= 1, got 0$"),
+])
+def test_a_setting_out_of_its_interval_is_refused_showing_the_interval(settings, message):
+    with pytest.raises(ValueError, match=message):
+        Recipe(steps=10, **settings)
+
+
+def test_recipes_that_are_neither_one_nor_a_list_are_refused_naming_what_came():
+    with pytest.raises(TypeError, match="^recipe must be a resbook.recipe.Recipe or one per net, got str$"):
+        check_recipes("sgd", 2)
