@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SETUP  := $(VENV)/.installed
 
-.PHONY: book test test-fast lint bench student clean vendor browser mutants
+.PHONY: book test test-fast lint bench notebooks student clean vendor browser mutants
 
 $(SETUP): requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,8 +70,15 @@ mutants: $(SETUP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/mutmut run $(MUTANTS)
 	$(BIN)/python tools/mutation_score.py
 
-student: $(SETUP)
-	$(BIN)/python -m resbook.student --all -o student/
+# The notebook edition (Colab and Jupyter): every chapter and the intro in plain Jupyter Markdown, with the numbers
+# of this build, in notebooks/book/; CI publishes notebooks/ as the `notebooks` branch, where the Colab button opens.
+notebooks: book
+	rm -rf notebooks
+	$(BIN)/python -m resbook.edition --build _build --out notebooks
+
+# The student edition, made from the notebook edition: solutions become stubs.
+student: notebooks
+	$(BIN)/python -m resbook.student --all --book notebooks/book -o student/
 
 clean:
-	rm -rf _build student .pytest_cache .hypothesis _vendor mutants
+	rm -rf _build notebooks student .pytest_cache .hypothesis _vendor mutants

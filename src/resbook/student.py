@@ -3,12 +3,16 @@
 A code cell tagged ``solution`` becomes a stub: if it defines a function, the stub keeps the
 imports before it, its signature and its docstring, and its body becomes ``raise NotImplementedError``
 (the exercise's checker then says it is not written yet); otherwise the cell becomes one that prints
-that the exercise is open, so that "Run all" goes on past it. The stub is tagged ``exercise-stub`` instead of ``solution``. A
-markdown cell tagged ``solution`` (a sphinx-exercise ``{solution}``, ``{solution-start}`` or
+that the exercise is open, so that "Run all" goes on past it. The stub is tagged ``exercise-stub``
+instead of ``solution``. A markdown cell tagged ``solution`` (a sphinx-exercise ``{solution}``, ``{solution-start}`` or
 ``{solution-end}`` cell) is removed. Every other cell is kept as it is; all outputs are cleared.
 
-    python -m resbook.student book/00_degradation.ipynb -o student/
-    python -m resbook.student --all -o student/          # every chapter, book/[0-9][0-9]_*.ipynb
+It is made from the notebook edition (:mod:`resbook.edition`, ``make notebooks``), whose Markdown reads
+cleanly in Jupyter and Colab and whose solution cells keep their tag; any notebook works as input.
+
+    python -m resbook.student --all -o student/          # every chapter of notebooks/book (make notebooks)
+    python -m resbook.student notebooks/book/00_degradation.ipynb -o student/
+    python -m resbook.student --all --book book -o student/   # from the chapters' MyST sources instead
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ STUB_BODY = "# YOUR CODE HERE\nraise NotImplementedError"
 OPEN_EXERCISE = ('# YOUR CODE HERE\n'
                  'print("This exercise is open: replace this cell with your code, then run it.")')
 CHAPTER_PATTERN = "[0-9][0-9]_*.ipynb"
+EDITION_BOOK = Path("notebooks/book")  # where `make notebooks` writes the notebook edition's chapters
 
 
 def _first_function(tree: ast.Module) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
@@ -187,7 +192,8 @@ def chapter_paths(book_dir: str | Path) -> list[Path]:
     """The chapters in ``book_dir``: notebooks named ``NN_name.ipynb``, in order."""
     book_dir = _path("book_dir", book_dir)
     if not book_dir.is_dir():
-        raise ValueError(f"book directory {str(book_dir)!r} does not exist")
+        hint = " (make notebooks writes the notebook edition there)" if book_dir == EDITION_BOOK else ""
+        raise ValueError(f"book directory {str(book_dir)!r} does not exist{hint}")
     chapters = sorted(book_dir.glob(CHAPTER_PATTERN))
     if not chapters:
         raise ValueError(f"no chapters ({CHAPTER_PATTERN}) in {str(book_dir)!r}")
@@ -227,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resbook.student", description=__doc__.split("\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="chapter notebooks (.ipynb)")
     parser.add_argument("--all", action="store_true", help=f"every chapter in the book directory ({CHAPTER_PATTERN})")
-    parser.add_argument("--book", type=Path, default=Path("book"), help="the book directory for --all (default: book)")
+    parser.add_argument("--book", type=Path, default=EDITION_BOOK,
+                        help=f"the chapters' folder for --all (default: {EDITION_BOOK}, the notebook edition)")
     parser.add_argument("-o", "--out", type=Path, default=Path("student"), help="output directory (default: student)")
     args = parser.parse_args(argv)
     if bool(args.all) == bool(args.notebooks):
