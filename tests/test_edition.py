@@ -127,6 +127,18 @@ def test_a_commit_that_is_not_a_commit_id_is_refused(tmp_path):
         write_edition(tmp_path, tmp_path / "out", "main; rm -rf /")
 
 
+def test_the_colab_button_opens_the_branch_and_paths_that_ci_publishes_the_edition_to(tmp_path):
+    import yaml
+
+    branch = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["branch"]
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    publish = workflow["jobs"]["publish-notebooks"]["steps"]
+    assert publish[0]["with"]["path"] == "notebooks" and "make notebooks" in str(workflow["jobs"]["build"])
+    assert f"--initial-branch {branch}" in publish[-1]["run"] and publish[-1]["run"].rstrip().endswith(branch)
+    makefile = (ROOT / "Makefile").read_text()
+    assert "resbook.edition --build _build --out notebooks" in makefile  # chapters land in notebooks/book/
+
+
 # --- every chapter's edition -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda path: path.stem)
