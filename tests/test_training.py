@@ -1,11 +1,12 @@
 """Facts about the book's training loop."""
 import math
+import time
 
 import pytest
 import torch
 from torch import nn
 
-from resbook.data import digits, teacher_regression
+from resbook.data import digits, spirals, teacher_regression
 from resbook.models import plain_mlp, residual_mlp
 from resbook.recipe import Recipe
 from resbook.training import History, batch_indices, error_rate, evaluate_loss, loss_function, minibatches, train
@@ -217,3 +218,73 @@ def test_error_rate_is_the_share_of_wrong_classes_by_an_independent_count():
     assert error_rate(model, data) == pytest.approx(wrong / len(data)) and model.training
     with pytest.raises(ValueError, match="classification"):
         error_rate(plain_mlp(4, 4, 16, 1), teacher_regression(n=8))
+
+
+def test_a_batch_of_one_and_a_data_set_of_one_sample_are_allowed():
+    assert batch_indices(1, 1, 3, seed=0).tolist() == [[0], [0], [0]]
+    assert sorted(batch_indices(4, 1, 4, seed=0).flatten().tolist()) == [0, 1, 2, 3]
+    data = teacher_regression(n=8, features=2)
+    history = train(plain_mlp(4, 4, 2, 1, norm=None), data, Recipe(steps=2, batch_size=1))
+    assert len(history.loss) == 2
+
+
+def test_minibatch_seeds_run_up_to_two_to_the_64_minus_one():
+    assert batch_indices(4, 2, 2, seed=2**64 - 1).shape == (2, 2)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(n_samples=0), "^n_samples must be >= 1, got 0$"), (dict(batch_size=0), "^batch_size must be >= 1, got 0$"),
+    (dict(steps=0), "^steps must be >= 1, got 0$"),
+])
+def test_bad_minibatch_arguments_are_refused_naming_them(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        batch_indices(**(dict(n_samples=10, batch_size=2, steps=3, seed=0) | arguments))
+
+
+def test_more_minibatch_indices_than_the_size_limit_are_refused_before_any_is_drawn():
+    steps, batch = 10**9, 10
+    gib = steps * batch * torch.tensor([0]).element_size() / 2**30  # the indices are int64
+    with pytest.raises(ValueError, match=rf"^the minibatch indices of {steps} steps of batch_size {batch} would take "
+                                         rf"about {gib:,.1f} GiB, more than resbook's limit of 4 GiB"):
+        batch_indices(10, batch, steps, seed=0)
+
+
+def test_train_names_the_model_or_data_it_refuses_and_times_its_run():
+    data = teacher_regression(n=16, features=2)
+    with pytest.raises(TypeError, match="^model must be a torch.nn.Module, got str"):
+        train("model", data, Recipe(steps=1, batch_size=8))
+    with pytest.raises(TypeError, match="^data must be a resbook.data.Dataset"):
+        train(plain_mlp(4, 4, 2, 1), None, Recipe(steps=1, batch_size=8))
+    before = time.perf_counter()
+    history = train(plain_mlp(4, 4, 2, 1), data, Recipe(steps=3, batch_size=8))
+    assert 0 < history.seconds <= time.perf_counter() - before
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: plain_mlp(4, 4, 2, 1),
+     r"^model gives outputs of shape \(1,\) per sample but data 'spirals' has 2 classes$"),
+    (lambda: plain_mlp(4, 4, 2, 2), r"^model gives outputs of shape \(2,\) per sample but data 'teacher' has 1 "
+                                    r"targets per sample$"),
+])
+def test_a_net_with_too_few_classes_or_another_number_of_targets_is_refused_before_training(make, message):
+    data = spirals(n=16) if "spirals" in message else teacher_regression(n=16, features=2)
+    with pytest.raises(ValueError, match=message):
+        train(make(), data, Recipe(steps=1, batch_size=8))
+
+
+def test_a_classifier_may_have_more_outputs_than_the_data_has_classes():
+    history = train(plain_mlp(4, 4, 2, 5), spirals(n=16), Recipe(steps=2, batch_size=8))
+    assert len(history.loss) == 2
+
+
+def test_each_step_records_the_first_to_last_layer_gradient_ratio_of_its_minibatch():
+    from resbook.gradients import gradient_norms_per_layer
+
+    torch.manual_seed(5)
+    data = digits()
+    model = plain_mlp(8, 16, data.n_features, data.n_outputs)
+    first_batch = minibatches(data, 64, 1, seed=3)[0]
+    norms = gradient_norms_per_layer(model, first_batch)  # before training: the gradient of step 0
+    history = train(model, data, Recipe(steps=4, batch_size=64, clip_norm=1e-3), seed=3)
+    assert len(history.gradient_ratio) == 4
+    assert history.gradient_ratio[0] == pytest.approx(norms[0] / norms[-1], rel=1e-4)  # before clipping
