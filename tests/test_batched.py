@@ -258,6 +258,9 @@ def test_nets_with_their_own_recipes_train_together_as_they_train_alone(recipes,
     histories = train_together(together, data, recipes, seeds=SEEDS, batching=batching)
     for history, reference, net, reference_net in zip(histories, expected, together, alone):
         torch.testing.assert_close(torch.tensor(history.loss), torch.tensor(reference.loss), **TOLERANCE)
+        assert len(history.gradient_ratio) == len(reference.gradient_ratio) == STEPS
+        torch.testing.assert_close(torch.tensor(history.gradient_ratio), torch.tensor(reference.gradient_ratio),
+                                   rtol=1e-3, atol=0)  # a ratio of two norms: rounding of both, relative
         assert_same_state(net, reference_net)
 
 

@@ -285,6 +285,19 @@ def _keep_only(keep: torch.Tensor, params: Stack, buffers: Stack, optimizer: tor
     return new_params, {name: b[keep] for name, b in buffers.items()}, new
 
 
+@torch.no_grad()
+def _record_gradient_ratio(params: Stack, first_and_last: tuple[str, ...], diverged: list[int],
+                           histories: list[History]) -> None:
+    """Append each net's first-to-last Linear layer gradient ratio (as train() records it), but for nets
+    that diverged at this step."""
+    if not first_and_last:
+        return
+    first, last = (_norms([params[name].grad])[0] for name in first_and_last)
+    for position, (ratio, history) in enumerate(zip((first / last).tolist(), histories)):
+        if position not in diverged:
+            history.gradient_ratio.append(ratio)
+
+
 def _record(step: int, losses: list[float], histories: list[History]) -> list[int]:
     """Append each net's loss to its history; return the positions of the nets whose loss is NaN or infinite."""
     diverged = []
@@ -329,6 +342,8 @@ def train_together(models: Sequence[nn.Module], data: Dataset, recipe: Recipe | 
     nets, settings = batched_model(models[0], params, buffers), _PerNet.of(recipes, device)
     optimizer = make_optimizer(recipe, params.values())
     running = list(range(len(models)))  # the model behind each position of the stacks
+    linear = [f"{name}.weight" for name, m in models[0].named_modules() if isinstance(m, nn.Linear)]
+    first_and_last = (linear[0], linear[-1]) if linear else ()
     histories, start = [History() for _ in models], time.perf_counter()
     for step in range(recipe.steps):
         index = batches[:, step]
@@ -341,6 +356,7 @@ def train_together(models: Sequence[nn.Module], data: Dataset, recipe: Recipe | 
             break
         optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()  # the nets are independent: a diverged net's NaN reaches only its own gradients
+        _record_gradient_ratio(params, first_and_last, diverged, [histories[i] for i in running])
         _prepare_gradients(list(params.values()), settings)
         if not _step(optimizer, list(params.values()), settings, recipe.lr_factor(step)):
             for model_index in running:  # the step size overflowed float32: as train() reports it

@@ -22,11 +22,15 @@ from .recipe import Recipe, make_optimizer
 
 @dataclass
 class History:
-    """What a training run did: the minibatch loss at every step, its wall time, and whether it diverged."""
+    """What a training run did: the minibatch loss at every step, its wall time, whether it diverged, and
+    how the gradient was spread over depth at every step."""
 
     loss: list[float] = field(default_factory=list)
     seconds: float = 0.0
     diverged_at: int | None = None  # the step whose loss was NaN/inf; training stopped there
+    # ‖∂L/∂W‖ of the first Linear layer ÷ that of the last, for the minibatch gradient of every step
+    # (before clipping or normalisation): far above 1, exploding towards the input; far below, vanishing.
+    gradient_ratio: list[float] = field(default_factory=list)
 
     @property
     def diverged(self) -> bool:
@@ -104,6 +108,8 @@ def train(model: nn.Module, data: Dataset, recipe: Recipe, *, seed: int = 0) -> 
     model.to(data.x.device).train()
     parameters = list(model.parameters())
     optimizer = make_optimizer(recipe, parameters)
+    linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    first_and_last = (linear[0], linear[-1]) if linear else ()
     loss_of = loss_function(data.task)
     history, start = History(), time.perf_counter()
     for step, index in enumerate(batches):
@@ -115,6 +121,9 @@ def train(model: nn.Module, data: Dataset, recipe: Recipe, *, seed: int = 0) -> 
         history.loss.append(value)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if first_and_last:
+            first, last = (layer.weight.grad.norm() for layer in first_and_last)
+            history.gradient_ratio.append((first / last).item())
         prepare_gradients(parameters, recipe)
         for group in optimizer.param_groups:
             group["lr"] = recipe.lr * recipe.lr_factor(step)
