@@ -153,7 +153,7 @@ def test_test_errors_are_each_seeds_share_of_wrong_classes():
 
     train_set, test_set = train_test_split(digits(), 0.2, seed=0)
     sweep = depth_sweep(train_set, depths=(4,), seeds=(0, 1), width=8, recipe=Recipe(steps=20, batch_size=64))
-    errors = sweep.test_errors("residual", 4, test_set)
+    errors = sweep.error_rates("residual", 4, test_set)
     assert errors == [error_rate(m, test_set) for m in sweep.runs.models["residual", 4]]
     assert all(0 <= e < 0.9 for e in errors)  # 20 steps already beat guessing (90 % wrong)
     rows = sweep.test_error_table(test_set).splitlines()

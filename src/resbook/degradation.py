@@ -87,7 +87,7 @@ class DepthSweep:
         for depth in self.depths:
             cells = []
             for kind in KINDS:
-                errors = [100 * e for e in self.test_errors(kind, depth, test) if not math.isnan(e)]
+                errors = [100 * e for e in self.error_rates(kind, depth, test) if not math.isnan(e)]
                 cells.append(f"{statistics.median(errors):.1f} % ({min(errors):.1f}–{max(errors):.1f})"
                              if errors else "all diverged")
             lines.append(f"| {depth} | " + " | ".join(cells) + " |")
@@ -104,11 +104,11 @@ class DepthSweep:
             lines.append(f"| {i.name} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
-    def test_errors(self, kind: str, depth: int, test: Dataset) -> list[float]:
-        """Each seed's error rate on ``test`` (evaluation mode) of the trained ``kind`` net of ``depth``;
-        ``nan`` for a run that diverged."""
+    def error_rates(self, kind: str, depth: int, data: Dataset) -> list[float]:
+        """Each seed's error rate on ``data`` (a test set, or the training set) of the trained ``kind`` net
+        of ``depth``, in evaluation mode; ``nan`` for a run that diverged."""
         self.final_losses(kind, depth)  # checks kind and depth
-        return [math.nan if h.diverged else error_rate(m, test)
+        return [math.nan if h.diverged else error_rate(m, data)
                 for h, m in zip(self.runs.histories[kind, depth], self.runs.models[kind, depth])]
 
     def loss_table(self) -> str:

@@ -19,8 +19,8 @@ PALETTE = {
 KIND_COLORS = {"plain": PALETTE["vermillion"], "residual": PALETTE["blue"]}
 KIND_STYLES = {"plain": "--", "residual": "-"}  # line style too, so the figures read in grey
 # Sharp on high-density screens, legible on a phone: a figure is at most 6.4 in wide (panels stacked,
-# not side by side), drawn at 150 dpi, with text of 11 pt — about 9 px of text at a phone's 390 px.
-FIGURE_DPI, FONT_SIZE, MAX_FIGURE_WIDTH = 150, 11, 6.4
+# not side by side), drawn at 150 dpi, with text of 12 pt — about 9 px of text at a phone's 390 px.
+FIGURE_DPI, FONT_SIZE, MAX_FIGURE_WIDTH = 150, 12, 6.4
 
 
 def use_book_style() -> None:
