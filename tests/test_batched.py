@@ -404,3 +404,8 @@ def test_refusals_of_batched_training_say_the_whole_story():
     with pytest.raises(ValueError, match=r"^batching='layers' needs a net built from Linear, BatchNorm1d, activations "
                                          r"and resbook Blocks only; use batching='vmap' for this architecture$"):
         train_together([odd, copy.deepcopy(odd)], data, recipe, seeds=[0, 1], batching="layers")
+
+
+def test_batched_training_names_data_that_is_not_a_dataset():
+    with pytest.raises(TypeError, match="^data must be a resbook.data.Dataset"):
+        train_together([net(), net()], None, ONE_STEP, seeds=[0, 1])

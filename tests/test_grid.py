@@ -99,7 +99,7 @@ def test_asking_for_a_configuration_not_in_the_grid_shows_the_first_six_it_has(c
     (dict(seeds=range(0)), ValueError, r"^seeds must be a non-empty sequence, got range\(0, 0\)$"),
     (dict(configurations=[["plain", 4]]), TypeError, r"^configurations must be hashable labels \(str, int, tuples"),
     (dict(seeds=[2**64]), ValueError, rf"^seeds\[0\] must be an int from 0 to {2**64 - 1}, got {2**64}$"),
-    (dict(recipe=lambda configuration: None), TypeError, r"for \('plain', 4\) got NoneType$"),
+    (dict(recipe=lambda configuration: {"steps": 6}), TypeError, r"for \('plain', 4\) got dict$"),
 ])
 def test_a_bad_grid_is_refused_with_the_whole_story(kwargs, error, message):
     arguments = dict(build=build, configurations=[("plain", 4)], seeds=[0], data=spirals(n=64), recipe=RECIPE)

@@ -182,3 +182,10 @@ def test_the_running_mean_of_the_largest_floats_is_the_largest_float_without_a_w
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_array_equal(smooth([largest] * 3, 3), [largest] * 3)
+
+
+def test_the_line_takes_the_style_it_is_given():
+    fig, ax = plt.subplots()
+    line = plot_band(ax, [[1, 2], [3, 4]], label="plain", color="k", linestyle="--")
+    assert line.get_linestyle() == "--"
+    plt.close(fig)

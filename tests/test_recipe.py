@@ -119,3 +119,8 @@ def test_a_setting_out_of_its_interval_is_refused_showing_the_interval(settings,
 def test_recipes_that_are_neither_one_nor_a_list_are_refused_naming_what_came():
     with pytest.raises(TypeError, match="^recipe must be a resbook.recipe.Recipe or one per net, got str$"):
         check_recipes("sgd", 2)
+
+
+def test_the_optimizer_factory_names_a_recipe_that_is_not_one():
+    with pytest.raises(TypeError, match="^recipe must be a resbook.recipe.Recipe, got str$"):
+        make_optimizer("sgd", [torch.zeros(1, requires_grad=True)])

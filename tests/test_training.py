@@ -9,7 +9,8 @@ from torch import nn
 from resbook.data import digits, spirals, teacher_regression
 from resbook.models import plain_mlp, residual_mlp
 from resbook.recipe import Recipe
-from resbook.training import History, batch_indices, error_rate, evaluate_loss, loss_function, minibatches, train
+from resbook.training import (History, batch_indices, check_fits, error_rate, evaluate_loss, loss_function,
+                               minibatches, train)
 
 
 def test_batches_cover_every_sample_once_per_epoch():
@@ -245,7 +246,8 @@ def test_more_minibatch_indices_than_the_size_limit_are_refused_before_any_is_dr
     steps, batch = 10**9, 10
     gib = steps * batch * torch.tensor([0]).element_size() / 2**30  # the indices are int64
     with pytest.raises(ValueError, match=rf"^the minibatch indices of {steps} steps of batch_size {batch} would take "
-                                         rf"about {gib:,.1f} GiB, more than resbook's limit of 4 GiB"):
+                                         rf"about {gib:,.1f} GiB, more than resbook's limit of 4 GiB: "
+                                         r"lower steps or batch_size$"):
         batch_indices(10, batch, steps, seed=0)
 
 
@@ -288,3 +290,8 @@ def test_each_step_records_the_first_to_last_layer_gradient_ratio_of_its_minibat
     history = train(model, data, Recipe(steps=4, batch_size=64, clip_norm=1e-3), seed=3)
     assert len(history.gradient_ratio) == 4
     assert history.gradient_ratio[0] == pytest.approx(norms[0] / norms[-1], rel=1e-4)  # before clipping
+
+
+def test_check_fits_names_a_batch_size_below_one():
+    with pytest.raises(ValueError, match="^batch_size must be >= 1, got 0$"):
+        check_fits(plain_mlp(4, 4, 2, 1), teacher_regression(n=8, features=2), 0)
