@@ -141,3 +141,8 @@ def test_a_refused_value_is_shown_whole_up_to_80_characters_and_cut_to_77_and_do
     with pytest.raises(TypeError) as refusal:
         check_int("n", "x" * length, 1)
     assert str(refusal.value) == f"n must be an int, got str {shown}"
+
+
+def test_check_bool_shows_the_value_it_refuses():
+    with pytest.raises(TypeError, match="^flag must be True or False, got str 'no'$"):
+        check_bool("flag", "no")

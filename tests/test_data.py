@@ -197,3 +197,10 @@ def test_seeds_run_from_zero_to_two_to_the_64_minus_one(make):
 def test_a_bad_teacher_is_refused_naming_the_argument(arguments, message):
     with pytest.raises(ValueError, match=message):
         teacher_regression(**arguments)
+
+
+@pytest.mark.parametrize("length, shown", [(78, "'" + "a" * 78 + "'"), (79, "'" + "a" * 76 + "...")])
+def test_a_refused_data_tensor_is_shown_whole_up_to_80_characters(length, shown):
+    with pytest.raises(TypeError) as refusal:
+        Dataset("text", "a" * length, torch.zeros(1), "regression")
+    assert str(refusal.value) == f"x must be a torch.Tensor, got str {shown}"

@@ -295,3 +295,8 @@ def test_each_step_records_the_first_to_last_layer_gradient_ratio_of_its_minibat
 def test_check_fits_names_a_batch_size_below_one():
     with pytest.raises(ValueError, match="^batch_size must be >= 1, got 0$"):
         check_fits(plain_mlp(4, 4, 2, 1), teacher_regression(n=8, features=2), 0)
+
+
+def test_check_fits_names_a_number_of_nets_below_one():
+    with pytest.raises(ValueError, match="^nets must be >= 1, got 0$"):
+        check_fits(plain_mlp(4, 4, 2, 1), teacher_regression(n=8, features=2), 4, nets=0)
