@@ -10,15 +10,8 @@ from torch import nn
 from chapter_cells import reference_solution
 from resbook.exercises import check_deeper_twin, check_residual_forward, registered
 from resbook.models import Block, mlp
+from test_exercises import verdict  # run a checker, assert it printed one line
 
-
-def verdict(capsys, checker, fn, **options):
-    """Run a checker; return (passed, the one line it printed), asserting it printed exactly one line."""
-    passed = checker(fn, **options)
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1, lines
-    assert "Traceback" not in lines[0]
-    return passed, lines[0]
 
 
 def failed_case(checker, case_starts: str) -> str:
