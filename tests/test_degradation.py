@@ -171,3 +171,13 @@ def test_gradient_ratio_on_minibatches_is_the_median_over_those_minibatches():
     plain = build_pair(6, 8, data, seed=2)[0]
     by_batch = [n[0] / n[-1] for n in (gradient_norms_per_layer(plain, b) for b in minibatches(data, 32, 3, seed=2))]
     assert ratios["plain"] == [pytest.approx(statistics.median(by_batch))]
+
+
+def test_median_gradient_ratio_is_the_median_over_seeds_of_each_step_up_to_the_shortest_run():
+    runs = {("plain", 4): [History([1.0] * 3, gradient_ratio=[1.0, 5.0, 2.0]),
+                           History([1.0] * 2, gradient_ratio=[3.0, 1.0], diverged_at=2),
+                           History([1.0] * 3, gradient_ratio=[2.0, 4.0, 9.0])]}
+    sweep = sweep_of((4,), (0, 1, 2), runs)
+    assert sweep.median_gradient_ratio("plain", 4) == [2.0, 4.0]
+    with pytest.raises(ValueError, match="depth=6"):
+        sweep.median_gradient_ratio("plain", 6)

@@ -73,6 +73,12 @@ class DepthSweep:
     def median_final_loss(self, kind: str, depth: int) -> float:
         return statistics.median(self.final_losses(kind, depth))
 
+    def median_gradient_ratio(self, kind: str, depth: int) -> list[float]:
+        """The first-to-last layer gradient ratio of every training step (``History.gradient_ratio``) of the
+        ``kind`` nets of ``depth``, median over seeds, up to the last step that every seed reached."""
+        self.final_losses(kind, depth)  # checks kind and depth
+        return [statistics.median(step) for step in zip(*(h.gradient_ratio for h in self.histories[kind, depth]))]
+
     def intervention_losses(self, kind: str, name: str, window: int = 50) -> list[float]:
         """Each seed's final training loss of the deepest ``kind`` net under the intervention ``name``
         (``inf`` where it diverged)."""
