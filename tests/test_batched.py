@@ -409,3 +409,34 @@ def test_refusals_of_batched_training_say_the_whole_story():
 def test_batched_training_names_data_that_is_not_a_dataset():
     with pytest.raises(TypeError, match="^data must be a resbook.data.Dataset"):
         train_together([net(), net()], None, ONE_STEP, seeds=[0, 1])
+
+
+@pytest.mark.parametrize("batching", ["layers", "vmap"])
+def test_on_step_sees_each_nets_weights_as_training_it_alone_for_that_many_steps_would_leave_them(batching):
+    # The oracle: net i trained alone for k steps; the snapshot after step k - 1 must hold its weights.
+    data = spirals(n=256)
+    nets = plain_and_residual_nets(data)
+    nets[1][-1].weight.data.mul_(1e30)  # diverges at step 1 and must leave the stacks
+    snapshots = {}
+
+    def keep(step, running, params):
+        snapshots[step] = (running, {name: p.clone() for name, p in params.items()})
+
+    train_together(copy.deepcopy(nets), data, RECIPE, seeds=SEEDS, batching=batching, on_step=keep)
+    assert sorted(snapshots) == list(range(STEPS))
+    assert snapshots[0][0] == [0, 1, 2, 3] and snapshots[1][0] == [0, 2, 3]
+    for steps in (1, 4, STEPS):
+        running, params = snapshots[steps - 1]
+        for row, index in enumerate(running):
+            if index == 1:
+                continue  # its update at step 0 overflowed: noise, not comparable value by value
+            alone = copy.deepcopy(nets[index])
+            train(alone, data, Recipe(steps=steps, batch_size=BATCH), seed=SEEDS[index])
+            for name, value in alone.named_parameters():
+                torch.testing.assert_close(params[name][row], value.detach(), **TOLERANCE, msg=name)
+
+
+def test_on_step_that_is_not_a_function_is_refused():
+    data = spirals(n=64)
+    with pytest.raises(TypeError, match="on_step must be None or a function"):
+        train_together(plain_and_residual_nets(data, n=2), data, RECIPE, seeds=[0, 1], on_step=3)

@@ -311,7 +311,8 @@ def _record(step: int, losses: list[float], histories: list[History]) -> list[in
 
 
 def train_together(models: Sequence[nn.Module], data: Dataset, recipe: Recipe | Sequence[Recipe], *,
-                   seeds: Sequence[int], batching: str = "auto") -> list[History]:
+                   seeds: Sequence[int], batching: str = "auto",
+                   on_step: Callable[[int, list[int], Stack], None] | None = None) -> list[History]:
     """Train every net of ``models`` in place, all at once, as :func:`resbook.training.train` trains one.
 
     Net ``i`` sees the minibatches of ``seeds[i]`` and is trained with ``recipe`` (one for all, or one
@@ -325,6 +326,10 @@ def train_together(models: Sequence[nn.Module], data: Dataset, recipe: Recipe | 
     Args:
         batching: ``"layers"`` (hand-batched Linear and BatchNorm1d, faster), ``"vmap"`` (any
             architecture), or ``"auto"``: ``"layers"`` where the net allows it.
+        on_step: if given, called after every step's update as ``on_step(step, running, params)``:
+            ``step`` counts from 0, row ``i`` of every stacked parameter in ``params`` (name -> nets ×
+            shape, detached; copy what you keep) belongs to ``models[running[i]]``; diverged nets have
+            left the stacks. E.g. to record the weights along training.
 
     Returns:
         One :class:`History` per net; ``seconds`` is the wall time of the whole run.
@@ -332,6 +337,8 @@ def train_together(models: Sequence[nn.Module], data: Dataset, recipe: Recipe | 
     _check_models(models, seeds)
     check_dataset("data", data)
     recipes = check_recipes(recipe, len(models))
+    if on_step is not None and not callable(on_step):
+        raise TypeError(f"on_step must be None or a function (step, running, params), got {on_step!r}")
     recipe, device = recipes[0], data.x.device
     check_fits(models[0], data, recipe.batch_size, nets=len(models), recipe=recipe)
     batches = torch.stack([batch_indices(len(data), recipe.batch_size, recipe.steps, s) for s in seeds]).to(device)
@@ -369,6 +376,8 @@ def train_together(models: Sequence[nn.Module], data: Dataset, recipe: Recipe | 
             params, buffers, optimizer = _keep_only(keep_index, params, buffers, optimizer, recipe)
             nets, settings = batched_model(models[0], params, buffers), settings.keep(keep_index)
             batches, running = batches[keep], [running[position] for position in keep]
+        if on_step is not None:
+            on_step(step, list(running), {name: p.detach() for name, p in params.items()})
     for position, model_index in enumerate(running):
         _write_back(models[model_index], params, buffers, position)
     seconds = time.perf_counter() - start
