@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from resbook.data import digits, teacher_regression
-from resbook.gradients import gradient_norms_per_layer
-from resbook.models import plain_mlp, residual_mlp, weight_layers
+from resbook.gradients import backward_signal_norms, gradient_norms_per_layer
+from resbook.models import Block, plain_mlp, residual_mlp, weight_layers
 
 
 def test_gradient_norms_match_backward_on_the_same_batch():
@@ -121,3 +121,56 @@ def test_a_model_that_does_not_fit_the_data_is_refused_naming_model_and_data():
     with pytest.raises(ValueError, match="model does not run on data 'digits' \\(64 features"):
         gradient_norms_per_layer(model, digits())
     assert_unchanged(model, before)
+
+
+def test_backward_signal_through_identity_blocks_is_the_same_at_every_block():
+    # Hand-computed: pre-activation blocks with linear branches that start at F = 0 are the identity, so
+    # ∂L/∂x_l = ∂L/∂x_B = (softmax(z) - onehot(y)) / n · W_head for every l, z the logits.
+    torch.manual_seed(4)
+    data = digits()
+    model = residual_mlp(10, 8, data.n_features, data.n_outputs, norm=None, activation="identity",
+                         preactivation=True, zero_init_branch=True)
+    with torch.no_grad():
+        logits = model(data.x)
+        head = weight_layers(model)[-1]
+        upstream = (torch.softmax(logits, 1) - torch.nn.functional.one_hot(data.y, 10)) / len(data)
+        expected = float((upstream @ head.weight).norm())
+    assert backward_signal_norms(model, data) == pytest.approx([expected] * 5, rel=1e-5)
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_backward_signal_matches_retained_gradients_of_the_same_forward_pass(residual):
+    # Independent computation: run the layers one by one, retain_grad on each block's input and output.
+    torch.manual_seed(5)
+    data = digits()
+    model = (residual_mlp if residual else plain_mlp)(12, 16, data.n_features, data.n_outputs)
+    norms = backward_signal_norms(model, data)
+    model.train()
+    x, signals = data.x, []
+    for layer in model:
+        if isinstance(layer, Block) and not signals:
+            signals.append(x)
+        x = layer(x)
+        if isinstance(layer, Block):
+            signals.append(x)
+    for signal in signals:
+        signal.retain_grad()
+    torch.nn.functional.cross_entropy(x, data.y).backward()
+    assert norms == pytest.approx([float(s.grad.norm()) for s in signals], rel=1e-5)
+
+
+def test_measuring_the_backward_signal_leaves_the_model_as_it_was():
+    torch.manual_seed(6)
+    data = digits()
+    model = residual_mlp(6, 8, 64, 10).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    backward_signal_norms(model, data)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()) and not model.training
+    assert not model._forward_hooks and not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def test_backward_signal_needs_blocks_and_a_dataset():
+    with pytest.raises(ValueError, match="Block"):
+        backward_signal_norms(torch.nn.Sequential(torch.nn.Linear(2, 1)), teacher_regression(n=4, features=2))
+    with pytest.raises(TypeError, match="data"):
+        backward_signal_norms(residual_mlp(4, 4, 2, 1), torch.zeros(3, 2))
