@@ -74,12 +74,7 @@ class Visit:
         self.requests: list[str] = []
         self.failed: list[tuple[str, str]] = []  # (url, why): request failures and 4xx/5xx responses
         self.font_responses: list[tuple[str, int]] = []
-        self.declares_icon = False
-
-    def is_chromium_favicon(self, url: str) -> bool:
-        """Chromium asks for /favicon.ico by itself when a page declares no icon; a 404 there is not
-        the page's doing. (The book sets no html.favicon; with one, its request must succeed.)"""
-        return not self.declares_icon and re.fullmatch(r"http://127\.0\.0\.1:\d+/favicon\.ico", url) is not None
+        self.icons: list[str] = []  # the href of each <link rel="icon">
 
 
 VISIT_SCRIPT = """async () => {
@@ -103,30 +98,10 @@ IMAGES_SCRIPT = """() => [...document.images].map(img => ({
     src: img.currentSrc.startsWith("data:") ? img.currentSrc.slice(0, 40) + "..." : img.currentSrc,
     alt: img.getAttribute("alt"), complete: img.complete, width: img.naturalWidth}))"""
 
-# Violations that the book's config cannot fix, excused for the named elements only (the rule
-# still applies to everything else): rule -> CSS selector of the excused elements.
-AXE_EXCUSED = {
-    # Accessible names hard-coded by third-party markup that no option changes:
-    # - pydata-sphinx-theme 0.17 (templates search-button-field.html, theme-switcher.html): the search
-    #   button is labelled "Search" but also shows "Ctrl+K"; the colour-mode button is labelled
-    #   "Color mode" but shows an icon titled "Light"/"Dark"/"System Settings".
-    # - myst-nb 1.4 (sphinx_.py, visit_HideCellInput): the <summary> of a `hide-input` cell is
-    #   labelled "Toggle hidden content" but shows "Show code cell source" (nb_code_prompt_show).
-    "label-content-name-mismatch": ".search-button__button, .theme-switch-button, details.hide > summary",
-    # docutils 0.21 writes the bibliography (sphinxcontrib-bibtex) as <div role="list"> of
-    # <div role="doc-biblioentry">; ARIA 1.3 deprecated doc-biblioentry, so axe no longer counts
-    # the entries as list items. The markup comes from docutils' HTML writer, not from the book.
-    "aria-required-children": ".citation-list",
-}
-
-AXE_SCRIPT = """async (excused) => {
+AXE_SCRIPT = """async () => {
     const result = await axe.run(document, {resultTypes: ["violations"]});
-    const isExcused = (rule, node) => rule in excused &&
-        node.target.length === 1 && document.querySelector(node.target[0])?.matches(excused[rule]);
     return result.violations.filter(v => v.impact === "critical" || v.impact === "serious")
-        .map(v => ({rule: v.id, impact: v.impact, help: v.help,
-                    nodes: v.nodes.filter(n => !isExcused(v.id, n)).map(n => n.target.join(" "))}))
-        .filter(v => v.nodes.length > 0);
+        .map(v => ({rule: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(" "))}));
 }"""
 
 
@@ -168,8 +143,8 @@ def visits(browser, book_url):
         page.wait_for_function("() => [...document.images].every(img => img.complete)", timeout=10_000)
         images = page.evaluate(IMAGES_SCRIPT)
         page.add_script_tag(path=str(AXE))
-        violations = page.evaluate(AXE_SCRIPT, AXE_EXCUSED)
-        record.declares_icon = page.locator('link[rel~="icon"]').count() > 0
+        violations = page.evaluate(AXE_SCRIPT)
+        record.icons = page.eval_on_selector_all('link[rel~="icon"]', "links => links.map(l => l.href)")
         page.wait_for_timeout(100)  # let late console messages arrive
         cache[name] = {"record": record, "math": math, "images": images, "axe": violations,
                        "url": page.url}
@@ -191,8 +166,7 @@ def test_the_pages_checked_are_every_page_the_build_wrote(built_book: Path):
 def test_page_loads_without_console_or_page_errors(visits, page_name):
     record = visits(page_name)["record"]
     assert record.page_errors == [], f"uncaught errors on {page_name}"
-    errors = [(text, url) for text, url in record.console_errors if not record.is_chromium_favicon(url)]
-    assert errors == [], f"console errors on {page_name}"
+    assert record.console_errors == [], f"console errors on {page_name}"
 
 
 @pytest.mark.parametrize("page_name", PAGES)
@@ -201,8 +175,16 @@ def test_page_requests_nothing_outside_the_book(visits, page_name):
     outside = [url for url in record.requests
                if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).hostname != "127.0.0.1"]
     assert outside == [], f"{page_name} tried to load from outside the book"
-    failed = [(url, why) for url, why in record.failed if not record.is_chromium_favicon(url)]
-    assert failed == [], f"failed requests on {page_name}"
+    assert record.failed == [], f"failed requests on {page_name}"
+
+
+@pytest.mark.parametrize("page_name", PAGES)
+def test_page_declares_the_book_s_icon_and_it_loads(visits, page_name):
+    """Without a declared icon Chromium asks for /favicon.ico and logs a 404 on every page."""
+    record = visits(page_name)["record"]
+    assert [urlsplit(url).path.rsplit("/", 1)[-1] for url in record.icons] == ["favicon.svg"], (
+        f"{page_name} should declare the book's icon once")
+    assert record.icons[0] in record.requests, f"{page_name} declares an icon that Chromium never requested"
 
 
 @pytest.mark.parametrize("page_name", PAGES)
