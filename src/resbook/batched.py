@@ -49,6 +49,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
+from . import cost
 from ._checks import check_choice, check_dataset, check_int
 from .data import Dataset
 from .models import ACTIVATIONS, Block
@@ -383,6 +384,7 @@ def train_together(models: Sequence[nn.Module], data: Dataset, recipe: Recipe | 
     seconds = time.perf_counter() - start
     for history in histories:
         history.seconds = seconds
+    cost.log_run(models, recipe.batch_size, [len(h.loss) for h in histories], start)
     return histories
 
 

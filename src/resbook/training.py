@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import cost
 from ._checks import check_choice, check_dataset, check_int, check_module
 from ._limits import check_bytes
 from .data import TASKS, Dataset
@@ -131,6 +132,7 @@ def train(model: nn.Module, data: Dataset, recipe: Recipe, *, seed: int = 0) -> 
             history.diverged_at = step + 1
             break
     history.seconds = time.perf_counter() - start
+    cost.log_run([model], recipe.batch_size, [len(history.loss)], start)
     return history
 
 
