@@ -35,12 +35,15 @@ def test_every_training_run_is_logged_with_the_steps_it_took():
     per_net = cost.training_flops(one, 32, 5)
     assert logged[0].flops == per_net and logged[1].flops == 2 * per_net  # same widths, same weights
     assert all(run.end >= run.start for run in logged)
+    assert cost.check_trained_on("cpu") == 2
+    with pytest.raises(AssertionError, match="not on cuda"):
+        cost.check_trained_on("cuda")
     cost.clear()
     assert cost.runs() == []
 
 
 def test_busy_seconds_counts_overlapping_runs_once():
-    runs = [cost.Run(1, 0.0, 0.0, 2.0), cost.Run(1, 0.0, 1.0, 3.0), cost.Run(1, 0.0, 5.0, 6.0)]
+    runs = [cost.Run(1, 0.0, 0.0, 2.0), cost.Run(1, 0.0, 1.0, 3.0), cost.Run(1, 0.0, 5.0, 6.0)]  # 0–3 and 5–6
     assert cost.busy_seconds(runs) == pytest.approx(4.0)
     assert cost.busy_seconds([]) == 0.0
 

@@ -36,8 +36,17 @@ def printed_device(notebook: nbformat.NotebookNode) -> str:
     return "?"
 
 
-def run(path: Path, out: Path, timeout: int) -> tuple[str, float, str]:
+def run(path: Path, out: Path, timeout: int, probe: str | None = None) -> tuple[str, float, str, str]:
+    """Execute ``path`` in a fresh kernel in a temporary folder; write the executed notebook to ``out``.
+
+    ``probe``, if given, is code run in the same kernel after the chapter (not written to ``out``);
+    what it prints is returned, e.g. the kernel's peak memory; keep it to a few milliseconds, as the
+    seconds returned include it. Returns (device, seconds, status, probe output).
+    """
     notebook = nbformat.read(path, as_version=4)
+    cells = len(notebook.cells)
+    if probe is not None:
+        notebook.cells.append(nbformat.v4.new_code_cell(probe))
     status, start = "ok", time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:  # the chapter runs alone, away from the repository
         client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
@@ -47,8 +56,10 @@ def run(path: Path, out: Path, timeout: int) -> tuple[str, float, str]:
         except CellExecutionError as error:
             status = "failed: " + str(error).strip().splitlines()[-1][:200]
     seconds = time.perf_counter() - start
+    printed = "".join(o.get("text", "") for o in notebook.cells[-1].get("outputs", [])) if probe else ""
+    notebook.cells = notebook.cells[:cells]
     nbformat.write(notebook, out / path.name)
-    return printed_device(notebook), seconds, status
+    return printed_device(notebook), seconds, status, printed
 
 
 def main() -> int:
@@ -65,7 +76,7 @@ def main() -> int:
     table.write_text("| chapter | device | profile | seconds | status |\n|---|---|---|---:|---|\n")
     failed = 0
     for path in chapters:
-        device, seconds, status = run(path, args.out, args.timeout)
+        device, seconds, status, _ = run(path, args.out, args.timeout)
         failed += status != "ok"
         line = f"| {path.stem} | {device} | {args.profile} | {seconds:.1f} | {status} |"
         with table.open("a") as handle:

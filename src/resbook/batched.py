@@ -384,7 +384,7 @@ def train_together(models: Sequence[nn.Module], data: Dataset, recipe: Recipe | 
     seconds = time.perf_counter() - start
     for history in histories:
         history.seconds = seconds
-    cost.log_run(models, recipe.batch_size, [len(h.loss) for h in histories], start)
+    cost.log_run(models, recipe.batch_size, [len(h.loss) for h in histories], start, device)
     return histories
 
 

@@ -27,12 +27,14 @@ from ._checks import check_int, check_module
 
 @dataclass(frozen=True)
 class Run:
-    """One training run: nets trained (together), FLOPs done, wall-clock interval (perf_counter)."""
+    """One training run: nets trained (together), FLOPs done, wall-clock interval (perf_counter), and
+    the device it ran on (``"cpu"``, ``"cuda"``, ...)."""
 
     nets: int
     flops: float
     start: float
     end: float
+    device: str = "cpu"
 
 
 _LOG: list[Run] = []
@@ -55,11 +57,22 @@ def training_flops(model: nn.Module, batch_size: int, steps: int) -> float:
     return float(batch_size * (6 * linear_weights(model) - 2 * no_input_gradient) * steps)
 
 
-def log_run(models: Sequence[nn.Module], batch_size: int, steps_taken: Sequence[int], start: float) -> None:
-    """Log a finished run: net ``i`` of ``models`` took ``steps_taken[i]`` steps since ``start``."""
+def log_run(models: Sequence[nn.Module], batch_size: int, steps_taken: Sequence[int], start: float,
+            device: torch.device) -> None:
+    """Log a finished run on ``device``: net ``i`` of ``models`` took ``steps_taken[i]`` steps since ``start``."""
     flops = sum(training_flops(m, batch_size, s) for m, s in zip(models, steps_taken))
     with _LOCK:
-        _LOG.append(Run(len(models), flops, start, time.perf_counter()))
+        _LOG.append(Run(len(models), flops, start, time.perf_counter(), torch.device(device).type))
+
+
+def check_trained_on(device: torch.device | str) -> int:
+    """Raise ``AssertionError`` unless every training run logged so far ran on ``device`` (the one
+    :func:`resbook.chapter.setup` chose); return how many runs were checked. A chapter ends with this,
+    so that a GPU run of the book proves its training really used the GPU."""
+    expected = torch.device(device).type
+    elsewhere = sorted({run.device for run in runs()} - {expected})
+    assert not elsewhere, f"training ran on {elsewhere}, not on {expected}, the device setup() chose"
+    return len(runs())
 
 
 def runs() -> list[Run]:

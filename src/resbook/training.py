@@ -132,7 +132,7 @@ def train(model: nn.Module, data: Dataset, recipe: Recipe, *, seed: int = 0) -> 
             history.diverged_at = step + 1
             break
     history.seconds = time.perf_counter() - start
-    cost.log_run([model], recipe.batch_size, [len(history.loss)], start)
+    cost.log_run([model], recipe.batch_size, [len(history.loss)], start, data.x.device)
     return history
 
 
