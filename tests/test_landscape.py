@@ -284,3 +284,22 @@ def test_path_pca_refuses_a_path_of_fewer_than_three_snapshots():
 def test_every_profile_has_its_sizes():
     assert set(landscape.SIZES) == {"quick", "full"}
     assert all(sizes.grid % 2 == 1 for sizes in landscape.SIZES.values())  # the trained net at the centre
+
+
+def test_the_path_in_two_components_is_scikit_learns_projection_up_to_the_sign_of_each_axis():
+    path = torch.randn(15, 40, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    pca = PCA(n_components=2).fit((path[:-1] - path[-1]).numpy())
+    expected = pca.transform((path - path[-1]).numpy())  # the end, too, at its place on the path
+    projected = landscape.path_in_two_components(path)
+    assert projected.shape == (15, 2)
+    for k in range(2):
+        sign = np.sign(projected[0, k] * expected[0, k])
+        assert np.allclose(projected[:, k] * sign, expected[:, k])
+
+
+def test_the_helpers_leave_the_number_of_threads_as_they_found_it():
+    threads = torch.get_num_threads()
+    net, data = digits_like_net(), spirals(n=16)
+    direction = filter_normalised_direction(net, torch.Generator().manual_seed(0))
+    loss_grid(net, [direction, direction], data, torch.linspace(-1, 1, 3))
+    assert torch.get_num_threads() == threads

@@ -12,8 +12,9 @@ the optimisation path in its first principal components.
 """
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,10 +49,25 @@ SIZES = {
 }
 
 
+@contextlib.contextmanager
+def _one_thread_on_cpu(device: torch.device) -> Iterator[None]:
+    """Small tensors on a CPU: one intra-op thread. A second only adds overhead, and on a busy machine
+    its waiting multiplies the time (measured: a slice took 10 times the CPU time on 2 threads), as in
+    :func:`resbook.batched.train_groups`."""
+    previous = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 # --- the toy -----------------------------------------------------------------------------------------
 
-def _skip(skip: object) -> float:
-    return 1.0 if check_bool("skip", skip) else 0.0
+def _skip(skip: object) -> int:
+    """``s`` of the toy: 1 with the skip, 0 without (an int, so that sympy keeps the loss exact)."""
+    return 1 if check_bool("skip", skip) else 0
 
 
 def toy_loss(w1, w2, alpha: float, skip: bool = False):
@@ -186,7 +202,7 @@ def loss_grid(model: nn.Module, directions: Sequence[dict[str, torch.Tensor]], d
     points = torch.stack([a.flatten(), b.flatten()], 1).to(data.x)
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _one_thread_on_cpu(data.x.device):
             if batched:
                 losses = torch.cat([vmap(loss_at)(points[i:i + chunk]) for i in range(0, len(points), chunk)])
             else:
@@ -248,19 +264,39 @@ def train_recording_paths(models: Sequence[nn.Module], data: Dataset, recipe: Re
             for row, index in enumerate(running):
                 paths[index].append(flat[row].clone())
 
-    histories = train_together(models, data, recipe, seeds=seeds, on_step=keep)
+    with _one_thread_on_cpu(check_dataset("data", data).x.device):
+        histories = train_together(models, data, recipe, seeds=seeds, on_step=keep)
     return histories, [torch.stack(path) for path in paths]
 
 
-def path_pca_shares(path: torch.Tensor) -> np.ndarray:
-    """The share of the path's variance along each principal component, largest first (Li et al., 2018).
+def _principal_components(path: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Variances (largest first), unit scores and centred moves of the rows ``θᵢ − θ_final``.
 
-    The rows ``θᵢ − θ_final`` of the snapshots, centred, through a singular value decomposition:
-    share ``k = σₖ² / Σⱼ σⱼ²``."""
+    From the small Gram matrix ``M Mᵀ = U Σ² Uᵀ`` (snapshots × snapshots) instead of an SVD of the
+    long matrix ``M`` (snapshots × parameters): the same ``σₖ²`` and left singular vectors, far cheaper."""
     path = check_tensor("path", path)
     if path.dim() != 2 or len(path) < 3:
         raise ValueError(f"path must be snapshots × parameters with at least 3 snapshots, got {tuple(path.shape)}")
     moves = (path[:-1] - path[-1]).double()
     moves = moves - moves.mean(0)
-    variance = torch.linalg.svdvals(moves) ** 2
+    variance, scores = torch.linalg.eigh(moves @ moves.T)
+    return variance.flip(0).clamp(min=0), scores.flip(1), moves
+
+
+def path_pca_shares(path: torch.Tensor) -> np.ndarray:
+    """The share of the path's variance along each principal component, largest first (Li et al., 2018).
+
+    The rows ``θᵢ − θ_final`` of the snapshots, centred, as the matrix ``M``: share ``k = σₖ² / Σⱼ σⱼ²``
+    with ``σₖ`` the singular values of ``M``."""
+    variance, _, _ = _principal_components(path)
     return (variance / variance.sum()).cpu().numpy()
+
+
+def path_in_two_components(path: torch.Tensor) -> np.ndarray:
+    """Every snapshot, the last included, projected on the first two principal directions of the moves
+    ``θᵢ − θ_final`` (centred as for :func:`path_pca_shares`): ``snapshots × 2`` coordinates, for
+    drawing the path as Li et al. (2018) do. The directions are ``vₖ = Mᵀuₖ / σₖ``."""
+    variance, scores, moves = _principal_components(path)
+    directions = moves.T @ scores[:, :2] / variance[:2].sqrt()
+    every = (path - path[-1]).double() - (path[:-1] - path[-1]).double().mean(0)
+    return (every @ directions).cpu().numpy()
