@@ -200,4 +200,4 @@ def test_effective_depth_counts_the_nonlinear_share_of_each_layer():
 def test_sizes_leave_thirty_training_images_per_dimension_of_a_block_input():
     for sizes in SIZES.values():
         assert 1437 >= 30 * sizes.width  # the digits' training split
-        assert 2 * 30 * sizes.stack_width <= sizes.stack_samples
+        assert 2 * 30 * sizes.stack_width <= min(sizes.stack_samples, sizes.single_samples)

@@ -18,8 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import check_bool, check_int, check_module, check_positive_float, check_tensor
-from .models import Block
+from ._checks import check_bool, check_dataset, check_int, check_module, check_positive_float, check_tensor
+from .data import Dataset
+from .grid import GridRuns, train_grid
+from .models import Block, mlp
 from .recipe import Recipe
 
 SAMPLES_PER_DIMENSION = 30  # least squares needs many more samples than unknowns per output
@@ -35,21 +37,24 @@ class Sizes:
     depth: int  # weight layers of the trained nets
     scales: tuple[float, ...]  # residual branch scales α trained side by side with the plain twin
     recipe: Recipe
-    stack_width: int  # of the constructed diluted stacks
+    stack_width: int  # of the constructed layers and stacks
+    single_samples: int  # inputs drawn for each single layer (fit and held-out halves)
+    mixes: tuple[float, ...]  # weights a of the linear path in a·U v + φ(W v), single layers
     stack_depth: int
     stack_samples: int  # inputs drawn for each stack (fit and held-out halves)
-    mixes: tuple[float, ...]  # weights a of the linear path in a·U v + φ(W v)
+    stack_mixes: tuple[float, ...]  # the same weights, for the ReLU stacks through depth
 
 
 SIZES = {
     "quick": Sizes(width=32, depth=10, scales=(0.25, 0.5, 1.0, 2.0),
                    recipe=Recipe(steps=300, batch_size=128, optimizer="sgd", lr=0.05, momentum=0.9),
-                   stack_width=32, stack_depth=24, stack_samples=2400,
-                   mixes=(0.0, 0.15, 0.3, 0.6, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)),
+                   stack_width=32, single_samples=8000, mixes=(0.0, 0.15, 0.3, 0.6, 1.0, 2.0, 4.0, 8.0),
+                   stack_depth=24, stack_samples=2400, stack_mixes=(0.0, 0.3, 1.0, 2.0, 4.0)),
     "full": Sizes(width=40, depth=20, scales=(0.1, 0.25, 0.5, 1.0, 2.0, 4.0),
                   recipe=Recipe(steps=1000, batch_size=128, optimizer="sgd", lr=0.05, momentum=0.9),
-                  stack_width=64, stack_depth=50, stack_samples=6000,
-                  mixes=(0.0, 0.1, 0.15, 0.3, 0.45, 0.6, 1.0, 1.5, 2.0, 4.0, 8.0, 16.0, 30.0)),
+                  stack_width=64, single_samples=32000,
+                  mixes=(0.0, 0.1, 0.15, 0.3, 0.45, 0.6, 1.0, 1.5, 2.0, 4.0, 8.0, 16.0),
+                  stack_depth=50, stack_samples=6000, stack_mixes=(0.0, 0.3, 1.0, 2.0, 4.0, 8.0)),
 }
 
 
@@ -193,7 +198,7 @@ def _mixed_layer_gsc(mix: float, U: torch.Tensor, W: torch.Tensor, slopes: torch
 
 
 def diluted_stack(mix: float, nonlinearity: str = "relu", *, depth: int, width: int, samples: int,
-                  seed: int, tangent_samples: int = 256) -> StackRun:
+                  seed: int, tangent_samples: int = 1024) -> StackRun:
     """Stack ``depth`` layers ``f(v) = (a·U v + φ(W v) − m) / s`` (``U``, ``W`` random orthogonal; ``m``, ``s``
     the batch mean and scale of the layer's output, held constant as batch normalisation's statistics
     are in evaluation) on Gaussian inputs, and measure every layer's ``k`` and GSC.
@@ -354,3 +359,65 @@ def constructed_layer(k: float, width: int, seed: int) -> Callable[[torch.Tensor
         return a * v @ A.T + (v**2 - 1) @ B.T
 
     return layer
+
+
+# --- the trained nets of the chapter -------------------------------------------------------------
+
+def net_configurations(sizes: Sizes) -> list[tuple[str, float]]:
+    """``("residual", α)`` for every branch scale of ``sizes``, then the plain twin ``("plain", 1.0)``."""
+    if not isinstance(sizes, Sizes):
+        raise TypeError(f"sizes must be a resbook.dilution.Sizes (e.g. profile.pick(SIZES)), got {sizes!r}")
+    return [("residual", scale) for scale in sizes.scales] + [("plain", 1.0)]
+
+
+def build_net(configuration: tuple[str, float], seed: int, sizes: Sizes, data: Dataset) -> nn.Module:
+    """The pre-activation MLP of ``configuration`` with weights drawn from ``seed``: blocks ``x + α·F(x)``
+    (residual) or ``α·F(x)`` (plain), ``F`` = (batch norm, ReLU, linear) twice. Every configuration draws
+    the same weights for the same seed, so the nets differ only in ``g`` and ``α``."""
+    if configuration not in net_configurations(sizes):
+        raise ValueError(f"configuration must be one of {net_configurations(sizes)}, got {configuration!r}")
+    check_dataset("data", data)
+    kind, scale = configuration
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(check_int("seed", seed, 0, 2**63 - 1))
+        return mlp(sizes.depth, sizes.width, data.n_features, data.n_outputs, residual=kind == "residual",
+                   preactivation=True, residual_scale=scale).to(data.x.device)
+
+
+def train_nets(data: Dataset, sizes: Sizes, seeds: Sequence[int]) -> GridRuns:
+    """Train every configuration of :func:`net_configurations` for every seed, all in one batched run."""
+    return train_grid(lambda configuration, seed: build_net(configuration, seed, sizes, data),
+                      net_configurations(sizes), seeds, data, sizes.recipe)
+
+
+PARTS = ("block", "branch", "layers")
+
+
+def measure_dilutions(models: dict, x: torch.Tensor, held_out_x: torch.Tensor) -> dict[tuple, np.ndarray]:
+    """``k`` of every part (:data:`PARTS`) of every net: ``{(configuration, part): array (seeds, blocks)}``
+    (``layers`` has two entries per block), for ``models`` as :class:`resbook.grid.GridRuns` holds them."""
+    if not isinstance(models, dict):
+        raise TypeError(f"models must be a dict configuration -> list of nets (GridRuns.models), got {models!r}")
+    return {(configuration, part): np.array([block_dilutions(net, x, held_out_x, part) for net in nets])
+            for configuration, nets in models.items() for part in PARTS}
+
+
+def linearised_share(model: nn.Module, x: torch.Tensor, held_out_x: torch.Tensor) -> tuple[float, float]:
+    """Predicted and measured share of the last block's output (its spread about the mean, squared) that
+    the nonlinear remainders carry: predicted ``1 − Π_l k_l² / (k_l² + 1)`` from the blocks' ``k``,
+    measured ``Q‖h − h_lin‖² / Q‖h − h̄‖²`` with every block replaced by its linear part (held-out inputs).
+    ``model`` must be an ``nn.Sequential`` of layers and blocks, as :func:`resbook.models.mlp` builds."""
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"model must be a torch.nn.Sequential of layers and blocks, got {type(model).__name__}")
+    ks = np.array(block_dilutions(model, x, held_out_x))
+    copy = linearised(model, x, held_out_x)
+    end = max(i for i, m in enumerate(model) if isinstance(m, Block)) + 1  # the modules up to the last block
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            h, h_linear = model[:end](held_out_x), copy[:end](held_out_x)
+    finally:
+        model.train(was_training)
+    measured = float((h - h_linear).pow(2).sum(1).mean() / (h - h.mean(0)).pow(2).sum(1).mean())
+    return float(1 - np.prod(ks**2 / (ks**2 + 1))), measured
