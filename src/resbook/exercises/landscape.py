@@ -41,9 +41,9 @@ _NORMALISE_MISTAKES: tuple[tuple[Callable[[torch.Tensor, torch.Tensor], torch.Te
     (lambda d, w: d * w.norm() / d.norm(),
      "your output matches the whole tensor rescaled to the norm of the weights: that is layer-wise "
      "normalisation; each filter (row) gets the norm of its own filter"),
-    (lambda d, w: d / d.flatten(1).norm(dim=1).view(-1, *[1] * (d.dim() - 1)) if d.dim() > 1 else d,
+    (lambda d, w: d / d.flatten(1).norm(dim=1).view(-1, *[1] * (d.dim() - 1)) if d.dim() > 1 else 0 * d,
      "your filters all have norm 1: rescale each to the norm of the matching filter of the weights"),
-    (lambda d, w: _by_columns(d, w) if d.dim() == 2 else d,
+    (lambda d, w: _by_columns(d, w) if d.dim() == 2 else 0 * d,
      "your output rescales columns: a filter is a row (one output unit's incoming weights)"),
     (lambda d, w: d if d.dim() <= 1 else _filter_normalised(d, w),
      "a 1-D tensor (a bias or a normalisation parameter) should not move: return zeros for it"),
