@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from resbook.dilution import (SIZES, _mixed_layer_gsc, block_dilutions, block_inputs, constructed_layer,
                               diluted_stack, dilution_factor, effective_depth, fit_power_law,
-                              gradient_scale_coefficient, linear_split, linearised, quadratic_expectation)
+                              gradient_scale_coefficient, linear_split, linearised, quadratic_expectation,
+                              relu_positive_fractions)
 from resbook.models import Block, mlp
 
 
@@ -201,3 +202,12 @@ def test_sizes_leave_thirty_training_images_per_dimension_of_a_block_input():
     for sizes in SIZES.values():
         assert 1437 >= 30 * sizes.width  # the digits' training split
         assert 2 * 30 * sizes.stack_width <= min(sizes.stack_samples, sizes.single_samples)
+
+
+def test_relu_positive_fractions_count_the_samples_where_each_unit_is_on():
+    model = net(False, norm=None)  # the first block's first ReLU sees the block input itself
+    x = torch.tensor([[1.0, -1.0, 2.0, 0.5], [1.0, 1.0, -2.0, 0.5], [-1.0, 1.0, -2.0, 0.5], [1.0, 1.0, 1.0, -0.5]])
+    first_block_input = block_inputs(model, x[:, :3])[0]
+    fractions = relu_positive_fractions(model, x[:, :3])
+    assert len(fractions) == 2 * 2 * 4  # two blocks, two ReLUs each, width 4
+    assert fractions[:4] == pytest.approx((first_block_input > 0).double().mean(0).numpy())

@@ -421,3 +421,25 @@ def linearised_share(model: nn.Module, x: torch.Tensor, held_out_x: torch.Tensor
         model.train(was_training)
     measured = float((h - h_linear).pow(2).sum(1).mean() / (h - h.mean(0)).pow(2).sum(1).mean())
     return float(1 - np.prod(ks**2 / (ks**2 + 1))), measured
+
+
+def relu_positive_fractions(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """For every unit of every ReLU inside the blocks of ``model`` (evaluation mode), the fraction of the
+    samples of ``x`` on which its input is positive: near 0 or 1, the unit hardly ever switches and acts
+    linearly; near 1/2, it switches on about half the inputs."""
+    fractions: list[torch.Tensor] = []
+    relus = [m for b in blocks(model) for m in b.branch.modules() if isinstance(m, nn.ReLU)]
+    if not relus:
+        raise ValueError("model has no ReLU inside its blocks")
+    hooks = [m.register_forward_hook(lambda _, args, __: fractions.append((args[0] > 0).double().mean(0)))
+             for m in relus]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(check_tensor("x", x))
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return torch.cat(fractions).cpu().numpy()
