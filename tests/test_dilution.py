@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from resbook.dilution import (SIZES, _mixed_layer_gsc, block_dilutions, block_inputs, constructed_layer,
                               diluted_stack, dilution_factor, effective_depth, fit_power_law,
                               gradient_scale_coefficient, linear_split, linearised, quadratic_expectation,
-                              relu_positive_fractions)
+                              linearised_share, relu_positive_fractions)
 from resbook.models import Block, mlp
 
 
@@ -211,3 +211,11 @@ def test_relu_positive_fractions_count_the_samples_where_each_unit_is_on():
     fractions = relu_positive_fractions(model, x[:, :3])
     assert len(fractions) == 2 * 2 * 4  # two blocks, two ReLUs each, width 4
     assert fractions[:4] == pytest.approx((first_block_input > 0).double().mean(0).numpy())
+
+
+def test_linearised_share_leaves_the_net_in_its_mode():
+    model = net(True).eval()
+    x, held = gaussian(200, 3, 0).float(), gaussian(100, 3, 1).float()
+    predicted, measured = linearised_share(model, x, held)
+    assert not any(m.training for m in model.modules())
+    assert 0 <= predicted <= 1 and measured >= 0

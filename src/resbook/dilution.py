@@ -49,12 +49,12 @@ SIZES = {
     "quick": Sizes(width=32, depth=10, scales=(0.25, 0.5, 1.0, 2.0),
                    recipe=Recipe(steps=300, batch_size=128, optimizer="sgd", lr=0.05, momentum=0.9),
                    stack_width=32, single_samples=8000, mixes=(0.0, 0.15, 0.3, 0.6, 1.0, 2.0, 4.0, 8.0),
-                   stack_depth=24, stack_samples=2400, stack_mixes=(0.0, 0.3, 1.0, 2.0, 4.0)),
+                   stack_depth=24, stack_samples=2400, stack_mixes=(0.0, 0.6, 1.0, 2.0, 4.0)),
     "full": Sizes(width=40, depth=20, scales=(0.1, 0.25, 0.5, 1.0, 2.0, 4.0),
                   recipe=Recipe(steps=1000, batch_size=128, optimizer="sgd", lr=0.05, momentum=0.9),
                   stack_width=64, single_samples=32000,
                   mixes=(0.0, 0.1, 0.15, 0.3, 0.45, 0.6, 1.0, 1.5, 2.0, 4.0, 8.0, 16.0),
-                  stack_depth=50, stack_samples=6000, stack_mixes=(0.0, 0.3, 1.0, 2.0, 4.0, 8.0)),
+                  stack_depth=50, stack_samples=6000, stack_mixes=(0.0, 0.6, 1.0, 2.0, 4.0)),
 }
 
 
@@ -204,14 +204,15 @@ def diluted_stack(mix: float, nonlinearity: str = "relu", *, depth: int, width: 
     are in evaluation) on Gaussian inputs, and measure every layer's ``k`` and GSC.
 
     ``k`` is measured on the layer's own inputs: half of the ``samples`` fit ``S``, the other half
-    measure ``k``. The GSC through the stack propagates the Jacobian of ``tangent_samples`` inputs.
+    measure ``k``. The GSC through the stack propagates the Jacobian of ``tangent_samples`` inputs (at
+    most ``samples``).
     """
     mix = check_positive_float("mix", mix, allow_zero=True)
     if nonlinearity not in NONLINEARITIES:
         raise ValueError(f"nonlinearity must be one of {', '.join(map(repr, NONLINEARITIES))}; got {nonlinearity!r}")
     depth, width = check_int("depth", depth, 1), check_int("width", width, 1)
     samples = check_int("samples", samples, 2 * max(SAMPLES_PER_DIMENSION * width, MIN_HELD_OUT))
-    tangent_samples = check_int("tangent_samples", tangent_samples, 1, samples)
+    tangent_samples = min(check_int("tangent_samples", tangent_samples, 1), samples)
     seed = check_int("seed", seed, 0, 2**63 - 1)
     phi, slope = NONLINEARITIES[nonlinearity]
     generator = torch.Generator().manual_seed(seed)
@@ -264,17 +265,23 @@ def blocks(model: nn.Module) -> list[Block]:
 def block_inputs(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     """The input of every block of ``model`` (in evaluation mode) when it is fed ``x``."""
     seen: list[torch.Tensor] = []
-    hooks = [b.register_forward_pre_hook(lambda _, args: seen.append(args[0].detach())) for b in blocks(model)]
+    _evaluate(model, x, [b.register_forward_pre_hook(lambda _, args: seen.append(args[0].detach()))
+                         for b in blocks(model)])
+    return seen
+
+
+def _evaluate(model: nn.Module, x: torch.Tensor, hooks: Sequence = ()) -> torch.Tensor:
+    """``model(x)`` in evaluation mode without gradients; afterwards the model's mode is restored and
+    the ``hooks`` it ran with are removed."""
     was_training = model.training
     try:
         model.eval()
         with torch.no_grad():
-            model(check_tensor("x", x))
+            return model(check_tensor("x", x))
     finally:
         model.train(was_training)
         for hook in hooks:
             hook.remove()
-    return seen
 
 
 def block_dilutions(model: nn.Module, x: torch.Tensor, held_out_x: torch.Tensor, part: str = "block") -> list[float]:
@@ -412,13 +419,8 @@ def linearised_share(model: nn.Module, x: torch.Tensor, held_out_x: torch.Tensor
     ks = np.array(block_dilutions(model, x, held_out_x))
     copy = linearised(model, x, held_out_x)
     end = max(i for i, m in enumerate(model) if isinstance(m, Block)) + 1  # the modules up to the last block
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            h, h_linear = model[:end](held_out_x), copy[:end](held_out_x)
-    finally:
-        model.train(was_training)
+    h = _evaluate(model[:end].train(model.training), held_out_x)  # a slice starts in training mode
+    h_linear = _evaluate(copy[:end], held_out_x)
     measured = float((h - h_linear).pow(2).sum(1).mean() / (h - h.mean(0)).pow(2).sum(1).mean())
     return float(1 - np.prod(ks**2 / (ks**2 + 1))), measured
 
@@ -431,15 +433,6 @@ def relu_positive_fractions(model: nn.Module, x: torch.Tensor) -> np.ndarray:
     relus = [m for b in blocks(model) for m in b.branch.modules() if isinstance(m, nn.ReLU)]
     if not relus:
         raise ValueError("model has no ReLU inside its blocks")
-    hooks = [m.register_forward_hook(lambda _, args, __: fractions.append((args[0] > 0).double().mean(0)))
-             for m in relus]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(check_tensor("x", x))
-    finally:
-        model.train(was_training)
-        for hook in hooks:
-            hook.remove()
+    _evaluate(model, x, [m.register_forward_hook(lambda _, args, __: fractions.append((args[0] > 0).double().mean(0)))
+                         for m in relus])
     return torch.cat(fractions).cpu().numpy()
