@@ -8,6 +8,7 @@ import sympy as sp
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 
 from resbook.dilution import (SIZES, _mixed_layer_gsc, block_dilutions, block_inputs, constructed_layer,
                               diluted_stack, dilution_factor, effective_depth, fit_power_law,
@@ -219,3 +220,25 @@ def test_linearised_share_leaves_the_net_in_its_mode():
     predicted, measured = linearised_share(model, x, held)
     assert not any(m.training for m in model.modules())
     assert 0 <= predicted <= 1 and measured >= 0
+
+
+def test_the_chapter_helpers_name_what_they_refuse():
+    from resbook.data import spirals
+    from resbook.dilution import build_net, measure_dilutions, net_configurations
+    sizes = SIZES["quick"]
+    with pytest.raises(TypeError, match="sizes must be a resbook.dilution.Sizes"):
+        net_configurations({"width": 4})
+    with pytest.raises(ValueError, match="configuration must be one of"):
+        build_net(("residual", 3.0), 0, sizes, spirals(n=32))
+    with pytest.raises(TypeError, match="data must be a resbook.data.Dataset"):
+        build_net(("plain", 1.0), 0, sizes, torch.zeros(3, 2))
+    with pytest.raises(TypeError, match="models must be a dict"):
+        measure_dilutions([net(True)], torch.zeros(3, 3), torch.zeros(3, 3))
+    with pytest.raises(TypeError, match="model must be a torch.nn.Sequential"):
+        linearised_share(nn.Linear(3, 3), torch.zeros(3, 3), torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="k must be a finite number > 0"):
+        constructed_layer(0.0, 4, 0)
+    with pytest.raises(ValueError, match="values must be a non-empty"):
+        quadratic_expectation(torch.zeros(0, 3))
+    with pytest.raises(ValueError, match="model has no resbook.models.Block"):
+        block_inputs(nn.Sequential(nn.Linear(3, 3)), torch.zeros(3, 3))
