@@ -1,0 +1,139 @@
+"""Facts about chapter 5's checkers (resbook/exercises/paths.py): each common mistake is named, and the
+cases tell apart answers that are only partly right. The reference answers are the chapter's own
+solution cells (book/05_paths.ipynb)."""
+import copy
+
+import pytest
+import torch
+
+from chapter_cells import reference_solution
+from resbook.exercises import check_delete_block, check_paths_by_length, registered
+from resbook.models import Block
+from test_exercises import verdict  # run a checker, assert it printed one line
+
+
+def failed_case(checker, case_starts: str) -> str:
+    """The start of the line that reports a failure of the registered case whose name starts with ``case_starts``."""
+    checks = registered()[checker.__name__].checks
+    numbers = [n for n, check in enumerate(checks, start=1) if check.case.startswith(case_starts)]
+    assert len(numbers) == 1, [check.case for check in checks]
+    return f"✗ check {numbers[0]} of {len(checks)} ({checks[numbers[0] - 1].case}): "
+
+
+def paths_by_length(jacobians):
+    return reference_solution("paths_by_length")(jacobians)
+
+
+def delete_block(net, index):
+    return reference_solution("delete_block")(net, index)
+
+
+# --- paths_by_length ---------------------------------------------------------------------------
+
+def wrong_order(jacobians):
+    by_length = [torch.eye(jacobians[0].shape[0])]
+    for jacobian in jacobians:
+        by_length.append(by_length[-1] @ jacobian)
+        for k in range(len(by_length) - 2, 0, -1):
+            by_length[k] = by_length[k] + by_length[k - 1] @ jacobian
+    return by_length
+
+
+def upward(jacobians):
+    width = jacobians[0].shape[0]
+    by_length = [torch.eye(width)] + [torch.zeros(width, width) for _ in jacobians]
+    for jacobian in jacobians:
+        for k in range(1, len(by_length)):
+            by_length[k] = by_length[k] + jacobian @ by_length[k - 1]
+    return by_length
+
+
+def in_place_on_input(jacobians):
+    result = paths_by_length([j.clone() for j in jacobians])
+    jacobians[0] += 1.0
+    return result
+
+
+PATHS_MISTAKES = [
+    (wrong_order, "the later block's Jacobian on the left"),
+    (upward, "some paths pass through it twice"),
+    (lambda jacobians: paths_by_length(jacobians)[1:], "your list lacks P_0"),
+    (lambda jacobians: sum(paths_by_length(jacobians)), "not their sum"),
+    (lambda jacobians: None, "did you forget `return`?"),
+    (in_place_on_input, "changed the matrices it was given"),
+    (lambda jacobians: paths_by_length(jacobians) + [torch.zeros_like(jacobians[0])],
+     "have paths of lengths 0 to"),
+]
+
+
+@pytest.mark.parametrize("mistake, hint", PATHS_MISTAKES)
+def test_paths_checker_names_each_common_mistake(capsys, mistake, hint):
+    passed, line = verdict(capsys, check_paths_by_length, mistake)
+    assert passed is False
+    assert line.startswith("✗ check ") and hint in line
+
+
+def test_paths_checker_accepts_the_chapters_solution(capsys):
+    passed, line = verdict(capsys, check_paths_by_length, paths_by_length)
+    assert passed is True and line.startswith("✓ paths_by_length passed")
+
+
+def test_paths_checker_catches_an_answer_right_only_for_commuting_matrices(capsys):
+    # Right for one block (one path per length), wrong as soon as the order of two products matters.
+    passed, line = verdict(capsys, check_paths_by_length, wrong_order)
+    assert line.startswith(failed_case(check_paths_by_length, "two blocks by hand"))
+
+
+# --- delete_block ------------------------------------------------------------------------------
+
+def branch_only(net, index):
+    copied = copy.deepcopy(net)
+    [m for m in copied.modules() if isinstance(m, Block)][index].residual_scale.fill_(0.0)
+    return copied
+
+
+def gate_only(net, index):
+    copied = copy.deepcopy(net)
+    [m for m in copied.modules() if isinstance(m, Block)][index].identity_gate.fill_(1.0)
+    return copied
+
+
+def in_place(net, index):
+    delete_block(net, index)
+    block = [m for m in net.modules() if isinstance(m, Block)][index]
+    block.identity_gate.fill_(1.0)
+    block.residual_scale.fill_(0.0)
+    return net
+
+
+DELETE_MISTAKES = [
+    (branch_only, "in a plain block the identity gate is 0 as well"),
+    (gate_only, "set α to 0 too"),
+    (lambda net, index: delete_block(net, index + 1), "blocks are counted from 0"),
+    (in_place, "delete_block changed `net`"),
+    (lambda net, index: None, "did you forget `return`?"),
+    (lambda net, index: [m for m in delete_block(net, index).modules() if isinstance(m, Block)][index],
+     "return a whole net"),
+]
+
+
+@pytest.mark.parametrize("mistake, hint", DELETE_MISTAKES)
+def test_delete_block_checker_names_each_common_mistake(capsys, mistake, hint):
+    passed, line = verdict(capsys, check_delete_block, mistake)
+    assert passed is False
+    assert line.startswith("✗ check ") and hint in line
+
+
+def test_only_alpha_zero_passes_residual_nets_and_fails_on_the_plain_net(capsys):
+    passed, line = verdict(capsys, check_delete_block, branch_only)
+    assert line.startswith(failed_case(check_delete_block, "a 8-layer plain"))
+
+
+def test_removing_the_block_from_the_sequential_is_an_equally_right_deletion(capsys):
+    def removed(net, index):
+        copied = copy.deepcopy(net)
+        block = [m for m in copied.modules() if isinstance(m, Block)][index]
+        return torch.nn.Sequential(*[m for m in copied if m is not block])
+
+    passed, line = verdict(capsys, check_delete_block, removed)
+    assert passed is True, line
