@@ -46,12 +46,12 @@ class Sizes:
 SIZES = {
     "quick": Sizes(width=32, depths=(10, 20, 50, 100), train_depth=50,
                    recipe=Recipe(steps=100, batch_size=128, optimizer="sgd", lr=0.05, momentum=0.9),
-                   gradient_batches=4, shatter_depths=(4, 6, 8, 10, 14, 20, 28, 40, 56, 80, 100),
-                   grid_points=1024),
+                   gradient_batches=2, shatter_depths=(4, 6, 8, 10, 14, 20, 28, 40, 56, 80, 100),
+                   grid_points=2048),
     "full": Sizes(width=64, depths=(10, 20, 50, 100, 200), train_depth=100,
                   recipe=Recipe(steps=400, batch_size=128, optimizer="sgd", lr=0.05, momentum=0.9),
                   gradient_batches=8, shatter_depths=(4, 6, 8, 10, 14, 20, 28, 40, 56, 80, 100, 140, 200),
-                  grid_points=8192),
+                  grid_points=4096),
 }
 
 
@@ -210,7 +210,7 @@ def block_jacobians(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tenso
                                   + block.residual_scale * branch_jacobian))
         product = jacobians[-1] @ product
         x = block(x[None])[0]
-    return jacobians, product
+    return [j.detach() for j in jacobians], product.detach()
 
 
 # --- a dead branch ------------------------------------------------------------------------------
@@ -245,8 +245,8 @@ def dead_branch_gradients(width: int = 8, samples: int = 16, seed: int = 0) -> D
         with torch.no_grad():
             first.weight.zero_(), first.bias.fill_(-1.0)
         _, pull_back = torch.func.vjp(block, x)
-        passed[kind] = pull_back(upstream)[0]
-        jacobians[kind] = jacrev(_per_sample(block.branch))(x[0])
+        passed[kind] = pull_back(upstream)[0].detach()
+        jacobians[kind] = jacrev(_per_sample(block.branch))(x[0]).detach()
     return DeadBranch(x, upstream, passed, jacobians, x > 0)
 
 
