@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -91,22 +91,27 @@ def test_first_postactivation_factor_is_two_plus_one_over_pi():
     assert predicted_second_moments(1, preactivation=False)[1] == pytest.approx(2 + 1 / math.pi, rel=0.01)
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(gate=st.floats(0.0, 1.2), scale=st.floats(0.0, 1.2), preactivation=st.booleans(), seed=st.integers(0, 1000))
 def test_variance_recursion_agrees_with_simulation(gate, scale, preactivation, seed):
-    # Width 1024, 6 blocks: the measured factor per block scatters by ~1-2 % around the wide-limit
-    # value (finite width, one draw of weights); 6 % leaves room for the worst of a few draws.
+    assume(gate + scale > 0.1)  # g = α = 0 maps everything to 0: there is no second moment to compare
+    # At width 1024 the log of the second moment takes a random step of relative size ~√(5/width) at
+    # each layer (one draw of weights), so one net's factor per block over 6 blocks scatters by ~4 %;
+    # the geometric mean of four nets by ~2 %. The test allows 8 %, four of those.
     blocks, width = 6, 1024
-    torch.manual_seed(seed)
-    net = mlp(2 * blocks + 2, width, width, 1, residual=True, norm=None, preactivation=preactivation)
-    for block in blocks_of(net):
-        block.identity_gate.fill_(gate)
-        block.residual_scale.fill_(scale)
     x = torch.randn(128, width, generator=torch.Generator().manual_seed(seed))
-    moments, _ = activation_statistics(net, x)
+    logs = []
+    for draw in range(4):
+        torch.manual_seed(seed + draw)
+        net = mlp(2 * blocks + 2, width, width, 1, residual=True, norm=None, preactivation=preactivation)
+        for block in blocks_of(net):
+            block.identity_gate.fill_(gate)
+            block.residual_scale.fill_(scale)
+        moments, _ = activation_statistics(net, x)
+        logs.append(math.log(moments[-1] / moments[0]))
     predicted = predicted_second_moments(blocks, preactivation=preactivation, gate=gate, scale=scale)
-    per_block = (moments[-1] / moments[0]) ** (1 / blocks)
-    assert per_block == pytest.approx(predicted[-1] ** (1 / blocks), rel=0.06)
+    per_block = math.exp(sum(logs) / len(logs) / blocks)
+    assert per_block == pytest.approx(predicted[-1] ** (1 / blocks), rel=0.08)
 
 
 def test_probe_agrees_with_derivation_for_every_variant():
