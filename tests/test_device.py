@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from resbook.device import check_device, choose_device, seed_everything
+from resbook.device import check_device, choose_device, on_one_thread, seed_everything
 from resbook.profile import PROFILES, get_profile
 
 
@@ -222,3 +222,28 @@ def test_sizes_that_do_not_give_every_profile_its_entry_are_refused_showing_what
     message = rf"^sizes must map each profile \('quick', 'full'\) to its sizes, got {shown}$"
     with pytest.raises(ValueError, match=message):
         PROFILES["quick"].pick(sizes)
+
+
+def test_on_one_thread_runs_on_one_thread_and_restores_the_callers_count_even_after_an_error():
+    seen = []
+
+    @on_one_thread
+    def small_work(fail):
+        seen.append(torch.get_num_threads())
+        if fail:
+            raise RuntimeError("boom")
+        return "done"
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert small_work(False) == "done" and seen == [1]
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError, match="boom"):
+            small_work(True)
+        assert torch.get_num_threads() == 2 and seen == [1, 1]
+        assert small_work.__name__ == "small_work"
+    finally:
+        torch.set_num_threads(previous)
+    with pytest.raises(TypeError, match="function"):
+        on_one_thread(3)

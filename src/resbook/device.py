@@ -5,8 +5,11 @@ The device is chosen once, in one place: CUDA if present, else Apple's MPS, else
 """
 from __future__ import annotations
 
+import functools
 import os
 import random
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -14,6 +17,7 @@ import torch
 from ._checks import check_choice, check_int
 
 DEVICE_NAMES = ("cuda", "mps", "cpu")
+Function = TypeVar("Function", bound=Callable)
 
 
 def _available(name: str) -> bool:
@@ -67,3 +71,26 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def on_one_thread(function: Function) -> Function:
+    """Decorator: run ``function`` with one CPU intra-op thread (``torch.set_num_threads(1)``), and put the
+    caller's thread count back afterwards, also when it raises.
+
+    For helpers that work on many small tensors (width × width matrices, one small net's activations):
+    on a CPU extra threads only add overhead there, and on a busy machine they spin, costing several
+    times the CPU time. GPU work is not affected.
+    """
+    if not callable(function):
+        raise TypeError(f"function must be callable, got {type(function).__name__} {function!r}")
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            torch.set_num_threads(previous)
+
+    return run  # type: ignore[return-value]
