@@ -58,8 +58,12 @@ test: $(SETUP) vendor browser
 test-fast: $(SETUP)
 	$(BIN)/python -m pytest -m "not slow"
 
+# The whole book measured (tools/bench_book.py): chapters, training against the arithmetic floor, batched kernels
+# against the plain way, in _build/bench.md; BENCH=--rebuild adds three timed builds (several minutes more).
+BENCH ?=
+
 bench: $(SETUP)
-	$(BIN)/python tools/bench_batched.py
+	$(BIN)/python tools/bench_book.py $(BENCH)
 
 # Mutation testing of the core modules with mutmut (pyproject.toml's [tool.mutmut]); not part of `make test` or CI:
 # ~2,800 mutants at about 0.5 a second on 2 cores, so about 1.5 h for all. MUTANTS='resbook.data.*' runs one module's

@@ -1,0 +1,40 @@
+"""`make bench` (tools/bench_book.py) reads what it reports from the right places: the chapters of
+_toc.yml, and a probe that runs in a chapter's kernel after its last cell."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import sys
+from pathlib import Path
+
+from resbook import cost
+from resbook.data import spirals
+from resbook.models import residual_mlp
+from resbook.recipe import Recipe
+from resbook.training import train
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import bench_book  # noqa: E402
+
+
+def test_the_benchmark_runs_every_chapter_of_the_table_of_contents_in_order():
+    listed = re.findall(r"file:\s*(book/\d\d_\S+)", (ROOT / "_toc.yml").read_text())
+    assert [p.relative_to(ROOT).with_suffix("").as_posix() for p in bench_book.toc_chapters()] == listed
+    assert all(p.exists() for p in bench_book.toc_chapters())
+
+
+def test_the_probe_reports_memory_and_the_training_the_kernel_did():
+    cost.clear()
+    model = residual_mlp(4, 8, 2, 2)
+    train(model, spirals(n=64), Recipe(steps=3, batch_size=16), seed=0)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(bench_book.PROBE, {})
+    report = json.loads(printed.getvalue())
+    assert report["train_runs"] == 1 and report["nets"] == 1
+    assert report["train_flops"] == cost.training_flops(model, 16, 3)
+    assert report["peak_rss_mb"] > 10 and report["train_seconds"] > 0
+    cost.clear()
