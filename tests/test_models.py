@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from resbook.data import teacher_regression
-from resbook.models import KINDS, Block, mlp, plain_mlp, residual_mlp, set_residual_scale, twins, weight_layers
+from resbook.models import (KINDS, Block, blocks_of, mlp, plain_mlp, residual_mlp, set_residual_scale, twins,
+                            weight_layers)
 from resbook.plots import KIND_COLORS, KIND_STYLES
 from resbook.recipe import Recipe
 from resbook.training import train
@@ -217,3 +218,15 @@ def test_a_zero_initialised_plain_net_is_refused_saying_why():
     with pytest.raises(ValueError, match="^zero_init_branch=True needs residual=True: a plain net with zero branches "
                                          "outputs a constant$"):
         plain_mlp(4, 4, 2, 2, zero_init_branch=True)
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_blocks_of_a_depth_d_net_are_its_d_minus_2_over_2_blocks_in_order(residual):
+    model = mlp(10, 4, 3, 2, residual=residual)
+    found = blocks_of(model)
+    assert found == [m for m in model if isinstance(m, Block)] and len(found) == 4
+    assert all(float(b.identity_gate) == float(residual) for b in found)
+    with pytest.raises(ValueError, match="no resbook.models.Block"):
+        blocks_of(mlp(2, 4, 3, 2, residual=True))
+    with pytest.raises(TypeError, match="model"):
+        blocks_of("net")

@@ -151,6 +151,16 @@ def weight_layers(model: nn.Module) -> list[nn.Linear]:
     return [m for m in model.modules() if isinstance(m, nn.Linear)]
 
 
+def blocks_of(model: nn.Module) -> list[Block]:
+    """The model's :class:`Block` s (residual or plain) from input to output; ValueError if it has none."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    found = [m for m in model.modules() if isinstance(m, Block)]
+    if not found:
+        raise ValueError("model has no resbook.models.Block: build it with resbook.models.mlp")
+    return found
+
+
 def twins(depth: int, width: int, in_features: int, out_features: int, *, seed: int,
           kinds: Sequence[str] = KINDS, **options) -> tuple[nn.Sequential, ...]:
     """Nets of the given ``kinds`` ("plain", "residual") from the same initial weights, drawn with
