@@ -8,6 +8,7 @@ import torch
 
 from chapter_cells import reference_solution
 from resbook.exercises import check_delete_block, check_paths_by_length, registered
+from resbook.exercises.paths import _upward_in_place as upward  # the mistake its hint names
 from resbook.models import Block
 from test_exercises import verdict  # run a checker, assert it printed one line
 
@@ -39,15 +40,6 @@ def wrong_order(jacobians):
     return by_length
 
 
-def upward(jacobians):
-    width = jacobians[0].shape[0]
-    by_length = [torch.eye(width)] + [torch.zeros(width, width) for _ in jacobians]
-    for jacobian in jacobians:
-        for k in range(1, len(by_length)):
-            by_length[k] = by_length[k] + jacobian @ by_length[k - 1]
-    return by_length
-
-
 def in_place_on_input(jacobians):
     result = paths_by_length([j.clone() for j in jacobians])
     jacobians[0] += 1.0
@@ -64,13 +56,6 @@ PATHS_MISTAKES = [
     (lambda jacobians: paths_by_length(jacobians) + [torch.zeros_like(jacobians[0])],
      "have paths of lengths 0 to"),
 ]
-
-
-@pytest.mark.parametrize("mistake, hint", PATHS_MISTAKES)
-def test_paths_checker_names_each_common_mistake(capsys, mistake, hint):
-    passed, line = verdict(capsys, check_paths_by_length, mistake)
-    assert passed is False
-    assert line.startswith("✗ check ") and hint in line
 
 
 def test_paths_checker_accepts_the_chapters_solution(capsys):
@@ -117,9 +102,11 @@ DELETE_MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize("mistake, hint", DELETE_MISTAKES)
-def test_delete_block_checker_names_each_common_mistake(capsys, mistake, hint):
-    passed, line = verdict(capsys, check_delete_block, mistake)
+@pytest.mark.parametrize("checker, mistake, hint",
+                         [(check_paths_by_length, *case) for case in PATHS_MISTAKES]
+                         + [(check_delete_block, *case) for case in DELETE_MISTAKES])
+def test_each_checker_names_each_common_mistake(capsys, checker, mistake, hint):
+    passed, line = verdict(capsys, checker, mistake)
     assert passed is False
     assert line.startswith("✗ check ") and hint in line
 

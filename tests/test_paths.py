@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 from torch import nn
 
 from resbook.data import Dataset, digits
-from resbook.models import mlp
+from resbook.models import blocks_of, mlp
 from resbook.paths import (
     SIZES, Lesion, correction_sizes, decomposition_seconds, delete_blocks, incoherent_gradient_energy,
     jacobian_by_path_length, jacobian_by_path_length_brute_force, lesion_accuracies, lesion_study,
     net_jacobians, path_counts, path_profile, poisson_binomial, random_deletions, random_swaps,
-    residual_blocks, swap_blocks, with_data_statistics)
+    swap_blocks, with_data_statistics)
 from resbook.profile import PROFILE_NAMES
 from resbook.training import error_rate
 
@@ -125,8 +125,8 @@ def test_poisson_binomial_equals_enumeration_and_the_binomial_when_all_gains_agr
 def test_decomposition_of_a_preactivation_net_sums_to_autograds_jacobian(depth, seed):
     model = net(depth, seed=seed)
     measured = net_jacobians(model, FEW)
-    blocks = nn.Sequential(*residual_blocks(model))
-    stem = nn.Sequential(*[m for m in model][: list(model).index(residual_blocks(model)[0])])
+    blocks = nn.Sequential(*blocks_of(model))
+    stem = nn.Sequential(*[m for m in model][: list(model).index(blocks_of(model)[0])])
     with torch.no_grad():
         x0 = stem(FEW.x[:3])
     for i in range(3):  # autograd's Jacobian of the blocks, one sample at a time, knows nothing of paths
@@ -139,7 +139,7 @@ def test_block_jacobian_matches_finite_differences():
     model = net(6, seed=3).double()
     data = Dataset("few", FEW.x[:2].double(), FEW.y[:2], "classification")
     measured = net_jacobians(model, data)
-    block = residual_blocks(model)[1]
+    block = blocks_of(model)[1]
     with torch.no_grad():
         stem_and_first = nn.Sequential(*list(model)[: list(model).index(block)])
         x = stem_and_first(data.x)[0]
@@ -153,7 +153,7 @@ def test_block_jacobian_matches_finite_differences():
 def test_output_gradient_is_the_gradient_of_each_samples_loss():
     model = net(6, seed=1)
     measured = net_jacobians(model, FEW)
-    blocks = residual_blocks(model)
+    blocks = blocks_of(model)
     position = list(model).index(blocks[-1]) + 1
     with torch.no_grad():
         last = nn.Sequential(*list(model)[:position])(FEW.x[:1])
@@ -187,7 +187,7 @@ def test_path_profile_recovers_the_whole_gradient_and_its_shares_are_consistent(
 
 def test_zero_branches_carry_no_gradient_and_no_correction():
     model = net(8)
-    for block in residual_blocks(model):
+    for block in blocks_of(model):
         block.residual_scale.fill_(0.0)
     profile = path_profile(model, FEW)
     assert profile.gradient_share[0] == pytest.approx(1.0)
@@ -197,7 +197,7 @@ def test_zero_branches_carry_no_gradient_and_no_correction():
 
 def test_correction_size_of_the_first_block_by_hand():
     model = net(6, seed=4)
-    first = residual_blocks(model)[0]
+    first = blocks_of(model)[0]
     stem = nn.Sequential(*list(model)[: list(model).index(first)])
     with torch.no_grad():
         x = stem(FEW.x)
@@ -231,16 +231,16 @@ def test_deleting_no_block_changes_nothing():
 def test_a_deleted_block_passes_its_input_on_unchanged_in_residual_and_plain_nets(residual):
     model = net(8, residual=residual, seed=6)
     deleted = delete_blocks(model, [1])
-    block = residual_blocks(deleted)[1]
+    block = blocks_of(deleted)[1]
     x = torch.randn(5, 8)
     with torch.no_grad():
         assert torch.equal(block(x), x)
-    assert float(residual_blocks(model)[1].identity_gate) == (1.0 if residual else 0.0)  # the original untouched
+    assert float(blocks_of(model)[1].identity_gate) == (1.0 if residual else 0.0)  # the original untouched
 
 
 def test_every_block_deleted_leaves_stem_and_head():
     model = net(10, seed=7)
-    blocks = residual_blocks(model)
+    blocks = blocks_of(model)
     stem = nn.Sequential(*list(model)[: list(model).index(blocks[0])])
     head = nn.Sequential(*list(model)[list(model).index(blocks[-1]) + 1:])
     with torch.no_grad():

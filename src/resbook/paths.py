@@ -20,13 +20,11 @@ with ``torch.func.vmap``.
 from __future__ import annotations
 
 import copy
-import functools
 import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 import torch
@@ -35,25 +33,11 @@ from torch.func import functional_call, vmap
 
 from ._checks import check_dataset, check_int, check_module, check_tensor
 from .data import Dataset
-from .models import Block
+from .device import on_one_thread
+from .models import Block, blocks_of
 from .recipe import Recipe
 
 MAX_BRUTE_FORCE_BLOCKS = 20  # 2**20 paths of up to 20 products each: minutes already
-Function = TypeVar("Function", bound=Callable)
-
-
-def _on_one_thread(function: Function) -> Function:
-    """Run ``function`` with one intra-op thread: its tensors are small (width × width matrices, one net's
-    activations), so on a CPU extra threads only add overhead, and on a busy machine they spin."""
-    @functools.wraps(function)
-    def run(*args, **kwargs):
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return function(*args, **kwargs)
-        finally:
-            torch.set_num_threads(previous)
-    return run  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -101,7 +85,7 @@ def _check_jacobians(jacobians: object) -> torch.Tensor:
     return jacobians
 
 
-@_on_one_thread
+@on_one_thread
 def jacobian_by_path_length(jacobians: torch.Tensor) -> torch.Tensor:
     """``P_k = Σ_{|S|=k} P_S`` for ``k = 0 … n`` by dynamic programming: ``O(n²)`` products, not 2ⁿ.
 
@@ -120,7 +104,7 @@ def jacobian_by_path_length(jacobians: torch.Tensor) -> torch.Tensor:
     return by_length
 
 
-@_on_one_thread
+@on_one_thread
 def jacobian_by_path_length_brute_force(jacobians: torch.Tensor) -> torch.Tensor:
     """The same ``P_k`` as :func:`jacobian_by_path_length`, by enumerating all 2ⁿ paths one by one:
     ``P_S = J_{l_k} ⋯ J_{l_1}`` for every subset ``S = {l_1 < … < l_k}``, added to ``P_{|S|}``.
@@ -140,7 +124,7 @@ def jacobian_by_path_length_brute_force(jacobians: torch.Tensor) -> torch.Tensor
     return torch.stack(by_length, dim=-3)
 
 
-@_on_one_thread
+@on_one_thread
 def incoherent_gradient_energy(output_gradient: torch.Tensor, jacobians: torch.Tensor) -> torch.Tensor:
     """``E_k = Σ_{|S|=k} ‖g P_S‖²``: what ``‖g P_k‖²`` would be if the paths of length ``k`` were orthogonal.
 
@@ -180,20 +164,11 @@ def poisson_binomial(probabilities: Sequence[float]) -> np.ndarray:
 
 # --- a net's blocks, Jacobians and gradients -------------------------------------------------------
 
-def residual_blocks(model: nn.Module) -> list[Block]:
-    """The :class:`~resbook.models.Block` s of ``model`` in order; ValueError if it has none."""
-    check_module("model", model)
-    blocks = [m for m in model.modules() if isinstance(m, Block)]
-    if not blocks:
-        raise ValueError("model has no resbook.models.Block: build it with resbook.models.mlp")
-    return blocks
-
-
 def _split(model: nn.Module) -> tuple[nn.Sequential, list[Block], nn.Sequential]:
     """Stem, blocks and head of a net built by :func:`resbook.models.mlp` (a Sequential)."""
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"model must be an nn.Sequential from resbook.models.mlp, got {type(model).__name__}")
-    residual_blocks(model)
+    blocks_of(model)
     where = [i for i, m in enumerate(model) if isinstance(m, Block)]
     return model[: where[0]], list(model[where[0]: where[-1] + 1]), model[where[-1] + 1:]
 
@@ -224,7 +199,7 @@ def _batch_jacobian(function, x: torch.Tensor) -> torch.Tensor:
     return torch.func.jacrev(lambda v: function(v).sum(0))(x).transpose(0, 1)
 
 
-@_on_one_thread
+@on_one_thread
 def net_jacobians(model: nn.Module, data: Dataset) -> NetJacobians:
     """:class:`NetJacobians` of a pre-activation residual net on ``data``, in evaluation mode (BatchNorm's
     running statistics, so samples are independent). The model's mode is restored afterwards."""
@@ -250,7 +225,7 @@ def net_jacobians(model: nn.Module, data: Dataset) -> NetJacobians:
     return NetJacobians(torch.stack(jacobians, 1).detach(), gradient, whole.detach())
 
 
-@_on_one_thread
+@on_one_thread
 def with_data_statistics(model: nn.Module, data: Dataset) -> nn.Module:
     """A copy of ``model`` whose BatchNorm running statistics are the exact mean and variance of ``data``
     at every layer (one pass in training mode, cumulative average): an initialised net as it normalises
@@ -329,7 +304,7 @@ class PathProfile:
         return float(np.sum(self.gradient_share**2) / np.sum(self.incoherent_share))
 
 
-@_on_one_thread
+@on_one_thread
 def path_profile(model: nn.Module, data: Dataset) -> PathProfile:
     """The :class:`PathProfile` of a pre-activation residual net on ``data`` (evaluation mode), computed
     from the per-sample Jacobians of :func:`net_jacobians`."""
@@ -348,7 +323,7 @@ def path_profile(model: nn.Module, data: Dataset) -> PathProfile:
     return PathProfile(*(t.double().cpu().numpy() for t in (share, truncation, incoherent, gain)), error)
 
 
-@_on_one_thread
+@on_one_thread
 @torch.no_grad()
 def correction_sizes(model: nn.Module, data: Dataset) -> np.ndarray:
     """The boosting view: ``‖α_l F_l(x)‖ / ‖x‖`` at every block's input ``x``, mean over ``data``'s samples,
@@ -383,9 +358,9 @@ def delete_blocks(model: nn.Module, deleted: Sequence[int]) -> nn.Module:
     """A copy of ``model`` in which the blocks ``deleted`` (indices from 0, first block first) pass their
     input on unchanged: identity gate 1 and residual scale ``α = 0``, so ``y = x``, in a residual or a
     plain net alike (for a plain block that also removes the only path through it)."""
-    deleted = _check_block_indices("deleted", deleted, len(residual_blocks(model)))
+    deleted = _check_block_indices("deleted", deleted, len(blocks_of(model)))
     copied = copy.deepcopy(model)
-    blocks = residual_blocks(copied)
+    blocks = blocks_of(copied)
     for index in deleted:
         blocks[index].identity_gate.fill_(1.0)
         blocks[index].residual_scale.fill_(0.0)
@@ -439,7 +414,7 @@ def _lesioned_state(model: nn.Sequential, lesion: Lesion, positions: list[int]) 
     return lesioned
 
 
-@_on_one_thread
+@on_one_thread
 @torch.no_grad()
 def lesion_accuracies(model: nn.Module, lesions: Sequence[Lesion], data: Dataset) -> np.ndarray:
     """The accuracy on ``data`` (evaluation mode) of every lesioned variant of ``model``, all at once: each
@@ -519,7 +494,7 @@ def lesion_study(model: nn.Module, data: Dataset, *, draws: int, seed: int) -> L
                        swap_counts, randomly[len(deleted_counts) * draws:].reshape(-1, draws))
 
 
-@_on_one_thread
+@on_one_thread
 def decomposition_seconds(jacobians: torch.Tensor, repeats: int = 3) -> tuple[float, float]:
     """Wall-clock seconds of :func:`jacobian_by_path_length` and of
     :func:`jacobian_by_path_length_brute_force` on the same ``jacobians`` (the fastest of ``repeats`` runs each)."""
