@@ -12,8 +12,7 @@ singular values of the input–output Jacobian of real plain and residual MLPs
 from __future__ import annotations
 
 import math
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,27 +20,12 @@ import torch
 from torch import nn
 
 from ._checks import check_bool, check_choice, check_int, check_positive_float, check_tensor
+from .device import on_one_thread
 from .jacobians import freeze_batch_statistics, jacobian_singular_values
 from .models import Block, mlp
 from .recipe import Recipe
 
 DTYPE = torch.float64  # powers reach 1e-50: float32 would round them to 0
-
-
-def _one_thread(function: Callable) -> Callable:
-    """Run ``function`` on one intra-op thread: this module works on many small matrices, where more
-    threads only add overhead (5 to 10 times the CPU time on a busy 2-core machine)."""
-
-    @functools.wraps(function)
-    def wrapped(*args, **kwargs):
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return function(*args, **kwargs)
-        finally:
-            torch.set_num_threads(previous)
-
-    return wrapped
 
 
 @dataclass(frozen=True)
@@ -127,7 +111,7 @@ def _square(name: str, matrix: object) -> torch.Tensor:
 
 # --- powers -----------------------------------------------------------------------------------
 
-@_one_thread
+@on_one_thread
 def power_singular_values(matrix: torch.Tensor, max_depth: int) -> torch.Tensor:
     """``[σ_max(M^L), σ_min(M^L)]`` for ``L = 1 … max_depth``: a (max_depth × 2) float64 tensor.
 
@@ -142,7 +126,7 @@ def power_singular_values(matrix: torch.Tensor, max_depth: int) -> torch.Tensor:
     return values[:, [0, -1]]
 
 
-@_one_thread
+@on_one_thread
 def gradient_gains(matrix: torch.Tensor, depth: int, vectors: int, *, seed: int) -> torch.Tensor:
     """``‖(M^L)ᵀ g‖ / ‖g‖`` for ``vectors`` random gradients ``g``: how much a gradient that flows back
     through ``L`` layers ``M`` grows or shrinks. Each lies in ``[σ_min(M^L), σ_max(M^L)]``."""
@@ -157,7 +141,7 @@ def gradient_gains(matrix: torch.Tensor, depth: int, vectors: int, *, seed: int)
 
 # --- Weyl's band and products of residual layers ------------------------------------------------
 
-@_one_thread
+@on_one_thread
 def weyl_band_excess(n: int, epsilons: Sequence[float], draws: int, *, seed: int) -> torch.Tensor:
     """For random ``W`` scaled to ``‖W‖₂ = ε``: how far the singular values of ``I + W`` reach past
     Weyl's band ``[1 − ε, 1 + ε]`` (≤ 0 inside), and how much of the band they use.
@@ -195,7 +179,7 @@ class ProductGrowth:
         return (1 + self.alpha**2) ** self.depth
 
 
-@_one_thread
+@on_one_thread
 def residual_product_growth(n: int, alpha: float, depth: int, draws: int, *, seed: int) -> ProductGrowth:
     """Draw ``draws`` stacks of ``depth`` residual layers ``I + W_l`` (``W_l`` entries N(0, α²/n), so
     ``E‖W_l x‖² = α²‖x‖²`` while ``‖W_l‖₂ ≈ 2α``) and measure their growth (see :class:`ProductGrowth`)."""
@@ -245,7 +229,7 @@ def spectrum_net(setting: str, depth: int, width: int, in_features: int, out_fea
                    preactivation=preactivation, residual_scale=scale)
 
 
-@_one_thread
+@on_one_thread
 def body_singular_values(net: nn.Sequential, inputs: torch.Tensor) -> torch.Tensor:
     """Singular values of the Jacobian of the net's blocks, ``∂x_L/∂x_0``, at the stem's outputs
     ``x_0`` of ``inputs`` (samples × width). Batch norm is frozen at the statistics of ``inputs``."""
@@ -290,27 +274,33 @@ def spread(values: torch.Tensor, low: float = 0.05, high: float = 0.95) -> tuple
 
 SETTING_STYLES = {  # colour, line style: plain as everywhere in the book; the two residual nets in blues
     "plain": ("#D55E00", "--"), "residual": ("#56B4E9", "-."), "residual, α = 1/√L": ("#0072B2", "-")}
-FLOOR = 1e-8  # the lowest singular value the Jacobian figure shows; smaller ones are drawn at it
 
 
 def plot_jacobian_spectra(ax, spectra: dict[tuple, torch.Tensor], norm: str | None) -> None:
-    """Median (line) and 5–95 % range (band) of the Jacobian singular values against depth, one line
-    per setting, for nets with normalisation ``norm``; values below :data:`FLOOR` drawn at it."""
+    """The singular values of the Jacobians against depth, one colour per setting, for nets with
+    normalisation ``norm``: median (line with dots) and 5 % and 95 % quantiles (thin lines, band between)
+    of the values that are not zero (≥ :data:`ZERO`); the zeros are a share, reported apart."""
     depths = sorted({depth for (_, n, depth) in spectra if n == norm})
     if not depths:
         raise ValueError(f"spectra holds no nets with norm={norm!r}")
     for setting in SETTINGS:
-        low, median, high = zip(*(spread(spectra[setting, norm, d]) for d in depths))
+        low, median, high = zip(*(spread(nonzero(spectra[setting, norm, d])) for d in depths))
         color, style = SETTING_STYLES[setting]
-        ax.fill_between(depths, [max(v, FLOOR) for v in low], [max(v, FLOOR) for v in high], color=color,
-                        alpha=0.2, linewidth=0)
-        ax.plot(depths, [max(v, FLOOR) for v in median], color=color, linestyle=style, marker="o", label=setting)
+        ax.fill_between(depths, low, high, color=color, alpha=0.15, linewidth=0)
+        for edge in (low, high):
+            ax.plot(depths, edge, color=color, linestyle=style, linewidth=0.8)
+        ax.plot(depths, median, color=color, linestyle=style, marker="o", label=setting)
     ax.axhline(1, color="grey", linewidth=1, linestyle=":")
-    ax.set(xlabel="depth (weight layers)", ylabel="singular value of ∂x_L/∂x_0", yscale="log",
-           ylim=(FLOOR / 3, None))
+    ax.set(xlabel="depth (weight layers)", ylabel="singular value", yscale="log")
 
 
-@_one_thread
+def nonzero(values: torch.Tensor) -> torch.Tensor:
+    """The singular values that are not zero to rounding (≥ :data:`ZERO`), flattened."""
+    values = check_tensor("values", values).flatten()
+    return values[values >= ZERO]
+
+
+@on_one_thread
 def draw_powers(matrix: torch.Tensor, depth: int, max_depth: int, title: str):
     """A figure of the linear plain stack ``W^L`` and residual stack ``(I + W)^L``: their eigenvalues in
     the complex plane (modulus on a log scale; the circle is |z| = 1) at ``depth``, and their norms
@@ -322,15 +312,19 @@ def draw_powers(matrix: torch.Tensor, depth: int, max_depth: int, title: str):
     residual = torch.eye(matrix.shape[0], dtype=DTYPE) + matrix
     figure = plt.figure(figsize=(6.4, 7.2))
     plane = figure.add_subplot(2, 1, 1, projection="polar")
+    moduli = []
     for m, kind, marker, label in ((matrix, "plain", "x", "W^L"), (residual, "residual", "o", "(I + W)^L")):
         values = torch.linalg.eigvals(m).numpy() ** depth
-        plane.scatter(np.angle(values), abs(values).clip(1e-60), s=18, marker=marker,
+        moduli.append(abs(values).clip(1e-300))
+        plane.scatter(np.angle(values), moduli[-1], s=18, marker=marker,
                       color=SETTING_STYLES[kind][0], label=f"eigenvalues of {label}")
     circle = torch.linspace(0, 2 * math.pi, 200)
     plane.plot(circle, torch.ones(200), color="grey", linewidth=1)
+    low = math.floor(min(math.log10(float(np.min(ms))) for ms in moduli + [np.ones(1)])) - 1
+    high = math.ceil(max(math.log10(float(np.max(ms))) for ms in moduli + [np.ones(1)])) + 1
     plane.set_rscale("log")
-    plane.set_rlim(1e-60, 1e16)
-    plane.set_rticks([1e-50, 1e-25, 1])
+    plane.set_rlim(10.0**low, 10.0**high)  # decades from below the smallest modulus to above the largest
+    plane.set_rticks(sorted({10.0**low, 1.0, 10.0 ** (high - 1)}))
     plane.set_title(f"{title}, L = {depth}", fontsize=11)
     plane.legend(loc="upper left", bbox_to_anchor=(0.9, 1.1), fontsize=9)
     norms = figure.add_subplot(2, 1, 2)
