@@ -242,3 +242,13 @@ def test_the_chapter_helpers_name_what_they_refuse():
         quadratic_expectation(torch.zeros(0, 3))
     with pytest.raises(ValueError, match="model has no resbook.models.Block"):
         block_inputs(nn.Sequential(nn.Linear(3, 3)), torch.zeros(3, 3))
+
+
+def test_the_helpers_that_run_on_one_thread_give_the_callers_thread_count_back():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        diluted_stack(1.0, "relu", depth=1, width=4, samples=400, seed=0)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
