@@ -140,10 +140,11 @@ def incoherent_gradient_energy(output_gradient: torch.Tensor, jacobians: torch.T
     gram = output_gradient[..., :, None] * output_gradient[..., None, :]
     energy = torch.zeros(*gram.shape[:-2], blocks + 1, *gram.shape[-2:], dtype=gram.dtype, device=gram.device)
     energy[..., 0, :, :] = gram
-    for block in reversed(range(blocks)):
+    for done, block in enumerate(reversed(range(blocks))):  # after ``done`` blocks, lengths 0 … done exist
         jacobian = jacobians[..., block, None, :, :]
-        through = jacobian.transpose(-1, -2) @ energy[..., :blocks, :, :] @ jacobian
-        energy = torch.cat([energy[..., :1, :, :], energy[..., 1:, :, :] + through], dim=-3)
+        through = jacobian.transpose(-1, -2) @ energy[..., : done + 1, :, :] @ jacobian
+        energy = torch.cat([energy[..., :1, :, :], energy[..., 1: done + 2, :, :] + through,
+                            energy[..., done + 2:, :, :]], dim=-3)
     return energy.diagonal(dim1=-2, dim2=-1).sum(-1)
 
 
@@ -497,12 +498,13 @@ def lesion_study(model: nn.Module, data: Dataset, *, draws: int, seed: int) -> L
 @on_one_thread
 def decomposition_seconds(jacobians: torch.Tensor, repeats: int = 3) -> tuple[float, float]:
     """Wall-clock seconds of :func:`jacobian_by_path_length` and of
-    :func:`jacobian_by_path_length_brute_force` on the same ``jacobians`` (the fastest of ``repeats`` runs each)."""
+    :func:`jacobian_by_path_length_brute_force` on the same ``jacobians``: the fastest of ``repeats`` runs
+    each, or of the runs made before one second has passed (a long run is not repeated)."""
     repeats = check_int("repeats", repeats, 1)
     seconds = []
     for decompose in (jacobian_by_path_length, jacobian_by_path_length_brute_force):
         runs = []
-        for _ in range(repeats):
+        while len(runs) < repeats and sum(runs) < 1.0:
             start = time.perf_counter()
             decompose(jacobians)
             runs.append(time.perf_counter() - start)
