@@ -15,7 +15,8 @@ from resbook.data import digits
 from resbook.gradients import backward_signal_norms
 from resbook.highway import (SIZES, VARIANTS, GradientSweep, Variant, autocorrelation, block_jacobians,
                              correlation_length, dead_branch_gradients, decay_fits, forward_signal_norms,
-                             gradient_sweep, input_grid, input_gradients, shatter_sweep)
+                             gradient_sweep, input_grid, input_gradients, notebook_style_plain,
+                             shatter_sweep)
 from resbook.models import Block, mlp, weight_layers
 from resbook.training import minibatches
 
@@ -191,6 +192,19 @@ def test_a_relu_net_without_biases_or_normalisation_has_two_gradient_values_on_a
     for row in input_gradients(nets, grid):
         negative, positive = row[grid[:, 0].numpy() < 0], row[grid[:, 0].numpy() > 0]
         assert np.allclose(negative, negative[0], rtol=1e-5) and np.allclose(positive, positive[0], rtol=1e-5)
+
+
+def test_the_notebook_style_net_draws_weights_and_biases_with_variance_one_over_width():
+    net = notebook_style_plain(40, 200, seed=3)
+    layers = weight_layers(net)
+    middle = torch.cat([layer.weight.detach().flatten() for layer in layers[1:-1]])
+    biases = torch.cat([layer.bias.detach() for layer in layers])
+    # 38 × 200² weights: the sample variance is within 1 % of 1/200; 40 × 200 biases, within 5 %.
+    assert float(middle.var()) == pytest.approx(1 / 200, rel=0.01)
+    assert float(biases.var()) == pytest.approx(1 / 200, rel=0.05)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in net.modules())
+    assert all(not b.identity_gate for b in net.modules() if isinstance(b, Block))
+    assert torch.equal(notebook_style_plain(40, 200, seed=3)[0].weight, layers[0].weight)
 
 
 def test_shatter_sweep_gives_seeds_by_points_for_each_kind_and_depth():

@@ -25,7 +25,7 @@ from ._checks import check_choice, check_int, check_module, check_positive_float
 from .data import Dataset
 from .gradients import backward_signal_norms, gradient_norms_per_layer
 from .grid import GridRuns, train_grid
-from .models import KINDS, Block, mlp, weight_layers
+from .models import KINDS, blocks_of, mlp, weight_layers
 from .recipe import Recipe
 
 
@@ -159,9 +159,7 @@ def forward_signal_norms(model: nn.Module, data: Dataset) -> list[float]:
     if not isinstance(data, Dataset):
         raise TypeError(f"data must be a resbook.data.Dataset, got {type(data).__name__}")
     copied = copy.deepcopy(model).to(data.x.device).train()  # its batch norm statistics may move: a copy
-    blocks = [m for m in copied.modules() if isinstance(m, Block)]
-    if not blocks:
-        raise ValueError("model has no resbook.models.Block")
+    blocks = blocks_of(copied)
     signals: list[torch.Tensor] = []
     blocks[0].register_forward_pre_hook(lambda _, inputs: signals.append(inputs[0]))
     for block in blocks:
@@ -196,9 +194,7 @@ def block_jacobians(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tenso
     check_tensor("x", x)
     if model.training:
         raise ValueError("model must be in evaluation mode (model.eval()): in training mode batch norm mixes samples")
-    blocks = [m for m in model.modules() if isinstance(m, Block)]
-    if not blocks:
-        raise ValueError("model has no resbook.models.Block")
+    blocks = blocks_of(model)
     if x.ndim != 1:
         raise ValueError(f"x must be one sample (1-D, the width of the blocks), got shape {tuple(x.shape)}")
     jacobians, product = [], torch.eye(x.shape[0], dtype=x.dtype)
@@ -240,7 +236,7 @@ def dead_branch_gradients(width: int = 8, samples: int = 16, seed: int = 0) -> D
     passed, jacobians = {}, {}
     for kind in BLOCK_TYPES:
         net = mlp(4, width, width, width, residual=kind != "plain", norm=None, preactivation=kind.startswith("pre"))
-        block = next(m for m in net.modules() if isinstance(m, Block))
+        block = blocks_of(net)[0]
         first = next(m for m in block.branch if isinstance(m, nn.Linear))
         with torch.no_grad():
             first.weight.zero_(), first.bias.fill_(-1.0)
@@ -320,6 +316,19 @@ def shatter_sweep(kinds: Sequence[str], depths: Sequence[int], seeds: Sequence[i
         for i, kind in enumerate(kinds):
             result[kind, depth] = grads[i * len(seeds):(i + 1) * len(seeds)]
     return result
+
+
+def notebook_style_plain(depth: int, width: int, seed: int) -> nn.Sequential:
+    """A plain ReLU MLP on one input without normalisation whose weights *and biases* are drawn with variance
+    ``1/width`` (Glorot's variance, half He's), as in the popular notebook version of the shattering experiment
+    (*Understanding Deep Learning*, notebook 11.1). The caller's random state is kept."""
+    net = Variant("notebook", "notebook", residual=False, norm=None).build(depth, width, 1, 1, seed)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in weight_layers(net):
+            layer.weight.normal_(0.0, 1 / math.sqrt(layer.in_features), generator=generator)
+            layer.bias.normal_(0.0, 1 / math.sqrt(width), generator=generator)
+    return net
 
 
 def autocorrelation(signal: np.ndarray | Sequence[float]) -> np.ndarray:
