@@ -57,13 +57,6 @@ BACKWARD_MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize("mistake, hint", BACKWARD_MISTAKES)
-def test_backward_checker_names_each_common_mistake(capsys, mistake, hint):
-    passed, line = verdict(capsys, check_backward_through_blocks, mistake)
-    assert passed is False
-    assert line.startswith("✗ check ") and hint in line
-
-
 def test_the_chapters_backward_solution_is_the_product_of_block_jacobians_on_a_real_net():
     # Independent computation: autograd's vector-Jacobian product through pre-activation blocks.
     torch.manual_seed(0)
@@ -106,9 +99,11 @@ LAG_MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize("mistake, hint", LAG_MISTAKES)
-def test_lag_checker_names_each_common_mistake(capsys, mistake, hint):
-    passed, line = verdict(capsys, check_lag_below_half, mistake)
+@pytest.mark.parametrize("checker, mistake, hint",
+                         [(check_backward_through_blocks, m, h) for m, h in BACKWARD_MISTAKES]
+                         + [(check_lag_below_half, m, h) for m, h in LAG_MISTAKES])
+def test_each_checker_names_each_common_mistake(capsys, checker, mistake, hint):
+    passed, line = verdict(capsys, checker, mistake)
     assert passed is False
     assert line.startswith("✗ check ") and hint in line
 
