@@ -12,9 +12,8 @@ the optimisation path in its first principal components.
 """
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +24,7 @@ from torch.func import functional_call, vmap
 from ._checks import check_bool, check_dataset, check_int, check_module, check_positive_float, check_tensor
 from .batched import train_together
 from .data import Dataset
+from .device import on_one_thread
 from .recipe import Recipe
 from .training import History, loss_function
 
@@ -47,20 +47,6 @@ SIZES = {
     "full": Sizes(depth=20, width=64, recipe=Recipe(steps=1000, batch_size=128, lr=0.05, momentum=0.9),
                   samples=512, grid=51, every=5),
 }
-
-
-@contextlib.contextmanager
-def _one_thread_on_cpu(device: torch.device) -> Iterator[None]:
-    """Small tensors on a CPU: one intra-op thread. A second only adds overhead, and on a busy machine
-    its waiting multiplies the time (measured: a slice took 10 times the CPU time on 2 threads), as in
-    :func:`resbook.batched.train_groups`."""
-    previous = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 # --- the toy -----------------------------------------------------------------------------------------
@@ -172,6 +158,7 @@ def filter_normalised_direction(model: nn.Module, generator: torch.Generator) ->
     return direction
 
 
+@on_one_thread  # small tensors: a second CPU thread only adds overhead
 def loss_grid(model: nn.Module, directions: Sequence[dict[str, torch.Tensor]], data: Dataset,
               coords: torch.Tensor, *, batched: bool = True, chunk: int = 256) -> torch.Tensor:
     """``L(θ* + a·δ + b·η)`` on ``data`` for every ``a`` (rows) and ``b`` (columns) of ``coords``.
@@ -202,7 +189,7 @@ def loss_grid(model: nn.Module, directions: Sequence[dict[str, torch.Tensor]], d
     points = torch.stack([a.flatten(), b.flatten()], 1).to(data.x)
     model.eval()
     try:
-        with torch.no_grad(), _one_thread_on_cpu(data.x.device):
+        with torch.no_grad():
             if batched:
                 losses = torch.cat([vmap(loss_at)(points[i:i + chunk]) for i in range(0, len(points), chunk)])
             else:
@@ -248,6 +235,7 @@ def _grid_array(grid: torch.Tensor | np.ndarray) -> np.ndarray:
 
 # --- the optimisation path ----------------------------------------------------------------------------
 
+@on_one_thread  # as resbook.batched.train_groups runs each group
 def train_recording_paths(models: Sequence[nn.Module], data: Dataset, recipe: Recipe, *, seeds: Sequence[int],
                           every: int) -> tuple[list[History], list[torch.Tensor]]:
     """Train ``models`` together (:func:`resbook.batched.train_together`) and keep each net's weights
@@ -264,8 +252,7 @@ def train_recording_paths(models: Sequence[nn.Module], data: Dataset, recipe: Re
             for row, index in enumerate(running):
                 paths[index].append(flat[row].clone())
 
-    with _one_thread_on_cpu(check_dataset("data", data).x.device):
-        histories = train_together(models, data, recipe, seeds=seeds, on_step=keep)
+    histories = train_together(models, data, recipe, seeds=seeds, on_step=keep)
     return histories, [torch.stack(path) for path in paths]
 
 
