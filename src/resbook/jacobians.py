@@ -82,15 +82,15 @@ def freeze_batch_statistics(model: nn.Module, batch: torch.Tensor) -> nn.Module:
     mean and (biased) variance that training mode computes on ``batch``: on that batch the copy's
     output equals the training-mode output, and each sample can be differentiated alone.
 
-    The model itself is left as it was. A model without batch normalisation comes back as an
-    evaluation-mode copy.
+    The model itself is left as it was; the copy lives on ``batch``'s device. A model without batch
+    normalisation comes back as an evaluation-mode copy.
     """
     check_module("model", model)
     check_tensor("batch", batch)
     if batch.ndim < 2 or batch.shape[0] < 2:
         raise ValueError(f"batch must hold at least 2 samples (batch statistics of one sample are undefined), "
                          f"got shape {tuple(batch.shape)}")
-    frozen = copy.deepcopy(model)
+    frozen = copy.deepcopy(model).to(batch.device)
     seen: dict[nn.Module, torch.Tensor] = {}
 
     def remember(layer: nn.Module, args: tuple) -> None:
