@@ -266,7 +266,7 @@ def spread(values: torch.Tensor, low: float = 0.05, high: float = 0.95) -> tuple
     values = check_tensor("values", values).flatten().to(DTYPE)
     if values.numel() == 0:
         raise ValueError("values must hold at least one singular value")
-    quantiles = torch.quantile(values, torch.tensor([low, 0.5, high], dtype=DTYPE))
+    quantiles = torch.quantile(values, torch.tensor([low, 0.5, high], dtype=DTYPE, device=values.device))
     return tuple(float(q) for q in quantiles)
 
 
