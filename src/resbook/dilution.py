@@ -367,7 +367,8 @@ def linearised(model: nn.Module, x: torch.Tensor, held_out_x: torch.Tensor) -> n
     for block, v, held in zip(originals, block_inputs(copied, x), block_inputs(copied, held_out_x)):
         with torch.no_grad():
             fits.append(linear_split(v, block(v), held, block(held)))
-    replaced = {id(b): _Affine(split) for b, split in zip(originals, fits)}
+    device = held_out_x.device
+    replaced = {id(b): _Affine(split).to(device) for b, split in zip(originals, fits)}
     for parent in copied.modules():
         for name, child in list(parent.named_children()):
             if id(child) in replaced:
