@@ -259,6 +259,7 @@ def input_grid(points: int, low: float = -2.0, high: float = 2.0) -> torch.Tenso
 def _frozen_gradient(model: nn.Module, grid: torch.Tensor) -> torch.Tensor:
     """df/dx at every grid point with batch norm frozen at the statistics of one training-mode pass over
     ``grid``; the model is put back as it was (mode, parameters, statistics, momenta), also if this raises."""
+    model.to(grid.device)  # as the core's measurements do: the model goes to its data's device
     norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
     state, momenta, was_training = copy.deepcopy(model.state_dict()), [n.momentum for n in norms], model.training
     try:
