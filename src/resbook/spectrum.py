@@ -232,8 +232,12 @@ def spectrum_net(setting: str, depth: int, width: int, in_features: int, out_fea
 @on_one_thread
 def body_singular_values(net: nn.Sequential, inputs: torch.Tensor) -> torch.Tensor:
     """Singular values of the Jacobian of the net's blocks, ``∂x_L/∂x_0``, at the stem's outputs
-    ``x_0`` of ``inputs`` (samples × width). Batch norm is frozen at the statistics of ``inputs``."""
-    frozen = freeze_batch_statistics(net, inputs)
+    ``x_0`` of ``inputs`` (samples × width). Batch norm is frozen at the statistics of ``inputs``.
+
+    Computed in float64, on a copy: through many layers the singular values span 10¹⁰ or more, and in
+    float32 rounding alone would leave ``σ_max·1e-7`` where the true value is zero."""
+    frozen = freeze_batch_statistics(net, inputs).double()
+    inputs = inputs.double()
     blocks = [m for m in frozen if isinstance(m, Block)]
     if not blocks:
         raise ValueError("net has no resbook.models.Block: build it with resbook.models.mlp")
