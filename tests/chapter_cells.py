@@ -89,10 +89,11 @@ def solutions(notebook: NotebookNode) -> list[Solution]:
 
 
 def checker_calls(notebook: NotebookNode) -> list[CheckerCall]:
-    """Every top-level call of a `check_<name>` function in an untagged code cell."""
+    """Every top-level call of a `check_<name>` function in a code cell a student sees: not in a
+    solution, and not in a `remove-cell` (the closing `check_trained_on(device)` is no exercise)."""
     found = []
     for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code" or "solution" in tags(cell):
+        if cell.cell_type != "code" or {"solution", "remove-cell"} & set(tags(cell)):
             continue
         for node in python_tree(cell.source).body:
             call = node.value if isinstance(node, ast.Expr) else None
