@@ -159,6 +159,23 @@ def test_backward_signal_matches_retained_gradients_of_the_same_forward_pass(res
     assert norms == pytest.approx([float(s.grad.norm()) for s in signals], rel=1e-5)
 
 
+def test_a_tiny_backward_signal_is_measured_not_rounded_to_zero():
+    # Scaling the head by 1e-27 scales every ∂L/∂x_l by 1e-27 (the logits stay ≈ 0, so ∂L/∂logits does not
+    # change to 1e-3): entries near 1e-30, whose float32 squares would underflow to 0.
+    torch.manual_seed(7)
+    data = digits()
+    model = residual_mlp(6, 8, 64, 10, norm=None)
+    head = weight_layers(model)[-1]
+    with torch.no_grad():
+        head.weight.mul_(1e-3 / head.weight.abs().max())
+    large = backward_signal_norms(model, data)
+    with torch.no_grad():
+        head.weight.mul_(1e-27)
+    tiny = backward_signal_norms(model, data)
+    assert all(t > 0 for t in tiny)
+    assert [t / big for t, big in zip(tiny, large)] == pytest.approx([1e-27] * len(tiny), rel=1e-2)
+
+
 def test_measuring_the_backward_signal_leaves_the_model_as_it_was():
     torch.manual_seed(6)
     data = digits()
