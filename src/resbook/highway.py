@@ -166,7 +166,7 @@ def forward_signal_norms(model: nn.Module, data: Dataset) -> list[float]:
         block.register_forward_hook(lambda _, __, output: signals.append(output))
     with torch.no_grad():
         copied(data.x)
-    return [float(s.norm()) for s in signals]
+    return [float(s.double().norm()) for s in signals]  # float64: a vanishing signal's squares underflow
 
 
 def train_variants(data: Dataset, variants: Sequence[str], depth: int, *, width: int, seeds: Sequence[int],
