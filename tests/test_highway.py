@@ -300,3 +300,20 @@ def test_sizes_name_both_profiles_with_even_depths():
     for sizes in SIZES.values():
         assert all(d % 2 == 0 for d in sizes.depths + sizes.shatter_depths)
         assert sizes.compare_depth in sizes.shatter_depths and sizes.train_depth in sizes.depths
+
+
+def test_measurements_run_on_one_cpu_thread_and_give_the_count_back():
+    # Thousands of tiny operations: one thread is faster on a busy CPU; the caller's setting is restored.
+    before = torch.get_num_threads()
+    seen = []
+    net = mlp(4, 3, 1, 1, residual=True)
+    net.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    torch.set_num_threads(2)
+    try:
+        input_gradients([net], input_grid(16))
+        assert seen and set(seen) == {1} and torch.get_num_threads() == 2
+        with pytest.raises(TypeError):
+            gradient_sweep([minibatches(digits(), 16, 1)[0]], ["residual"], [6], width=4, seeds=["a"])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
