@@ -15,7 +15,8 @@ from sklearn.decomposition import PCA
 from resbook import landscape
 from resbook.data import spirals, teacher_regression
 from resbook.landscape import (chain_steps_to_fit, escape_law, filter_normalised_direction, local_minima,
-                               loss_grid, path_pca_shares, slice_curvature, slope_against_log, toy_descent,
+                               loss_grid, negative_share_by_loss, path_pca_shares, random_walk_path,
+                               slice_curvature, slope_against_log, toy_descent,
                                toy_loss, toy_steps_to_fit, train_recording_paths)
 from resbook.models import mlp, twins
 from resbook.recipe import Recipe
@@ -303,3 +304,34 @@ def test_the_helpers_leave_the_number_of_threads_as_they_found_it():
     direction = filter_normalised_direction(net, torch.Generator().manual_seed(0))
     loss_grid(net, [direction, direction], data, torch.linspace(-1, 1, 3))
     assert torch.get_num_threads() == threads
+
+
+def test_a_random_walk_puts_about_six_over_pi_squared_times_five_quarters_of_its_path_in_two_components():
+    # Brownian motion, centred: the k-th Karhunen-Loeve variance is proportional to 1 / k², summing to
+    # π²/6, so two components hold 6/π² (1 + 1/4); a trained path is low-dimensional only above this.
+    shares = [path_pca_shares(random_walk_path(201, 20_000, torch.Generator().manual_seed(seed)))
+              for seed in range(3)]
+    two = np.mean([s[:2].sum() for s in shares])
+    assert abs(two - 7.5 / math.pi**2) < 0.02
+    assert abs(np.mean([s[0] for s in shares]) - 6 / math.pi**2) < 0.03
+
+
+def test_random_walk_path_refuses_too_few_snapshots_and_a_missing_generator():
+    with pytest.raises(ValueError, match="snapshots"):
+        random_walk_path(2, 10, torch.Generator())
+    with pytest.raises(TypeError, match="generator"):
+        random_walk_path(10, 10, 0)
+
+
+def test_the_negative_share_by_loss_band_splits_a_bowl_with_a_saddle_rim_by_its_loss():
+    # f = r² inside r < 1 (a bowl: no negative curvature) and a saddle a² − b² shifted to losses ≥ 2
+    # outside: the low band (inside the bowl) never curves down, the high band (the saddle) often.
+    a, b = np.meshgrid(np.linspace(-2, 2, 81), np.linspace(-2, 2, 81), indexing="ij")
+    r2 = a**2 + b**2
+    f = np.where(r2 < 1, r2, 10 + a**2 - b**2)
+    low, high = negative_share_by_loss(f, 4 / 80, [0, 0.8, 5, 100])[::2]
+    assert low == 0
+    assert high > 40
+    assert math.isnan(negative_share_by_loss(f, 4 / 80, [1000, 2000])[0])
+    with pytest.raises(ValueError, match="edges"):
+        negative_share_by_loss(f, 0.1, [1, 1])

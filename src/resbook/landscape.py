@@ -226,6 +226,23 @@ def local_minima(grid: torch.Tensor | np.ndarray) -> int:
     return int(lower.sum())
 
 
+def negative_share_by_loss(grid: torch.Tensor | np.ndarray, spacing: float,
+                           edges: Sequence[float]) -> list[float]:
+    """Per cent of interior grid points with negative slice curvature (:func:`slice_curvature`) among the
+    points whose loss lies in ``[edges[k], edges[k+1])``, for each band ``k``: where in the slice (the
+    basin or its rim) it curves downwards. ``nan`` for a band without points."""
+    f = _grid_array(grid)[1:-1, 1:-1]
+    edges = [float(e) for e in edges]
+    if len(edges) < 2 or any(not b > a for a, b in zip(edges, edges[1:])):
+        raise ValueError(f"edges must be at least two increasing loss levels, got {edges!r}")
+    negative = slice_curvature(grid, spacing)[0] < 0
+    shares = []
+    for low, high in zip(edges, edges[1:]):
+        inside = (f >= low) & (f < high)
+        shares.append(100 * float(negative[inside].mean()) if inside.any() else math.nan)
+    return shares
+
+
 def _grid_array(grid: torch.Tensor | np.ndarray) -> np.ndarray:
     f = np.asarray(grid.detach().cpu() if isinstance(grid, torch.Tensor) else grid, dtype=float)
     if f.ndim != 2 or min(f.shape) < 3:
@@ -277,6 +294,17 @@ def path_pca_shares(path: torch.Tensor) -> np.ndarray:
     with ``σₖ`` the singular values of ``M``."""
     variance, _, _ = _principal_components(path)
     return (variance / variance.sum()).cpu().numpy()
+
+
+def random_walk_path(snapshots: int, dims: int, generator: torch.Generator) -> torch.Tensor:
+    """An isotropic Gaussian random walk, ``θᵢ = Σ_{j≤i} ξⱼ`` with ``ξⱼ ~ N(0, I)`` in ``dims`` dimensions:
+    ``snapshots × dims``, the baseline for :func:`path_pca_shares`. In high dimensions its k-th principal
+    component holds about ``6 / (π²k²)`` of the variance (Antognini & Sohl-Dickstein, 2018), so the first
+    two hold about ``7.5 / π² ≈ 76 %`` for pure noise."""
+    snapshots, dims = check_int("snapshots", snapshots, 3), check_int("dims", dims, 1)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    return torch.randn(snapshots, dims, generator=generator).cumsum(0)
 
 
 def path_in_two_components(path: torch.Tensor) -> np.ndarray:
