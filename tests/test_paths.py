@@ -15,6 +15,7 @@ from torch import nn
 from resbook.data import Dataset, digits
 from resbook.models import blocks_of, mlp
 from resbook.paths import (
+    accuracy_without_direct_term,
     SIZES, Lesion, correction_sizes, decomposition_seconds, delete_blocks, incoherent_gradient_energy,
     jacobian_by_path_length, jacobian_by_path_length_brute_force, lesion_accuracies, lesion_study,
     net_jacobians, path_counts, path_profile, poisson_binomial, random_deletions, random_swaps,
@@ -307,3 +308,37 @@ def test_sizes_and_timings():
     dp, brute = decomposition_seconds(random_jacobians((1,), 8, 4, 0), repeats=1)
     assert dp > 0 and brute > 0
     assert math.isfinite(dp + brute)
+
+
+def test_each_sample_weighs_the_same_when_normalised():
+    model = net(12, seed=5)
+    pooled = path_profile(model, FEW)  # per_sample: every sample's ‖g_s J_s‖ made 1
+    alone = [path_profile(model, Dataset("one", FEW.x[i:i + 1], FEW.y[i:i + 1], "classification"))
+             for i in range(len(FEW.x))]
+    expected = np.mean([p.gradient_share**2 for p in alone], 0)  # each sample's squared shares, averaged
+    assert pooled.gradient_share**2 == pytest.approx(expected, rel=1e-4, abs=1e-9)
+    single = Dataset("one", FEW.x[:1], FEW.y[:1], "classification")
+    assert path_profile(model, single, per_sample=False).gradient_share == pytest.approx(
+        path_profile(model, single).gradient_share, rel=1e-5)  # one sample: normalising changes nothing
+    with pytest.raises(TypeError, match="per_sample"):
+        path_profile(model, FEW, per_sample=1)
+
+
+def test_counting_paths_times_their_size_bounds_the_norm_of_their_sum():
+    # ‖Σ_{|S|=k} g P_S‖² ≤ C(n, k) Σ ‖g P_S‖² (Cauchy–Schwarz), with equality for the single paths k = 0, n
+    profile = path_profile(net(12, seed=6), FEW, per_sample=False)
+    assert np.all(profile.veit_share >= profile.gradient_share * (1 - 1e-5))
+    assert profile.veit_share[[0, -1]] == pytest.approx(profile.gradient_share[[0, -1]], rel=1e-4)
+
+
+def test_removing_the_last_blocks_direct_term_is_deleting_it():
+    # no later branch reads the last block's output, so removing its term from the sum deletes it
+    model = net(10, seed=7)
+    last = len(blocks_of(model)) - 1
+    expected = 1 - error_rate(delete_blocks(model, [last]), FEW)
+    assert accuracy_without_direct_term(model, FEW, last) == pytest.approx(expected)
+    for block in blocks_of(model):
+        block.residual_scale.fill_(0.0)  # zero branches: removing a term changes nothing
+    assert accuracy_without_direct_term(model, FEW, 0) == pytest.approx(1 - error_rate(model, FEW))
+    with pytest.raises(ValueError, match="index"):
+        accuracy_without_direct_term(model, FEW, last + 1)

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from ._checks import check_dataset, check_int, check_module, check_tensor
+from ._checks import check_bool, check_dataset, check_int, check_module, check_tensor
 from .data import Dataset
 from .device import on_one_thread
 from .models import Block, blocks_of
@@ -56,7 +56,7 @@ class Sizes:
     timing_blocks: tuple[int, ...]
 
 
-# Quick: ~10 s of training on 2 CPU cores (3 residual depths and a plain twin × 3 seeds, trained together).
+# Quick: 3 residual depths, a plain twin and a net without blocks × 3 seeds, trained together.
 SIZES = {
     "quick": Sizes(width=32, depths=(8, 20, 56), lesion_depth=20,
                    recipe=Recipe(steps=400, batch_size=128, optimizer="sgd", lr=0.05, momentum=0.9),
@@ -300,17 +300,34 @@ class PathProfile:
             return np.where(self.incoherent_share > 0, self.gradient_share**2 / self.incoherent_share, np.nan)
 
     @property
+    def veit_share(self) -> np.ndarray:
+        """Veit et al.'s measure, the number of paths of length ``k`` times the size of one:
+        ``sqrt(C(n, k) Σ_{|S|=k} ‖g P_S‖²) / ‖g J‖``, the count times the root-mean-square path. Unlike
+        :attr:`gradient_share` it ignores how the paths of one length cancel or reinforce each other."""
+        counts = np.array(path_counts(self.blocks), dtype=float)
+        return np.sqrt(counts * self.incoherent_share)
+
+    @property
     def mean_coherence(self) -> float:
         """``Σ_k ‖g P_k‖² / Σ_S ‖g P_S‖²``: how much the paths of each length reinforce each other, overall."""
         return float(np.sum(self.gradient_share**2) / np.sum(self.incoherent_share))
 
 
 @on_one_thread
-def path_profile(model: nn.Module, data: Dataset) -> PathProfile:
+def path_profile(model: nn.Module, data: Dataset, *, per_sample: bool = True) -> PathProfile:
     """The :class:`PathProfile` of a pre-activation residual net on ``data`` (evaluation mode), computed
-    from the per-sample Jacobians of :func:`net_jacobians`."""
+    from the per-sample Jacobians of :func:`net_jacobians`.
+
+    With ``per_sample`` (the default) each sample's output gradient ``g_s`` is first divided by the norm
+    of its whole gradient ``‖g_s J_s‖``, so every sample weighs the same in the pooled shares: a trained
+    net's loss gradient is concentrated on a few badly fitted samples, which would otherwise decide
+    them alone. Without it the per-sample gradient vectors are pooled as they are."""
+    check_bool("per_sample", per_sample)
     measured = net_jacobians(model, data)
     jacobians, gradient, whole = measured.blocks, measured.output_gradient, measured.whole
+    if per_sample:
+        size = torch.einsum("sd,sde->se", gradient, whole).norm(dim=1, keepdim=True)
+        gradient = torch.where(size > 0, gradient / size.clamp_min(torch.finfo(size.dtype).tiny), gradient)
     by_length = jacobian_by_path_length(jacobians)
     error = float((by_length.sum(1) - whole).abs().max() / whole.abs().max())
     contributions = torch.einsum("sd,skde->ske", gradient, by_length)  # g P_k per sample
@@ -366,6 +383,33 @@ def delete_blocks(model: nn.Module, deleted: Sequence[int]) -> nn.Module:
         blocks[index].identity_gate.fill_(1.0)
         blocks[index].residual_scale.fill_(0.0)
     return copied
+
+
+@on_one_thread
+@torch.no_grad()
+def accuracy_without_direct_term(model: nn.Module, data: Dataset, index: int) -> float:
+    """Test accuracy of a pre-activation residual net when block ``index``'s branch output ``F(x)`` is
+    removed from the final stream only: ``x_n - α F(x_{index})``. Every later block still reads a stream
+    that contains it, so this removes the paths that end at the block, not what it does to later blocks'
+    inputs (which :func:`delete_blocks` removes too)."""
+    check_dataset("data", data)
+    if data.task != "classification":
+        raise ValueError(f"accuracy_without_direct_term needs a classification data set; {data.name!r} is {data.task}")
+    stem, blocks, head = _split(model)
+    _check_decomposable(blocks)
+    index = check_int("index", index, 0, len(blocks) - 1)
+    was_training = model.training
+    model.eval()
+    try:
+        x = stem(data.x)
+        for position, block in enumerate(blocks):
+            if position == index:
+                direct = block.residual_scale * block.branch(x)
+            x = block(x)
+        predicted = head(x - direct).argmax(1)
+    finally:
+        model.train(was_training)
+    return float((predicted == data.y).float().mean())
 
 
 def swap_blocks(model: nn.Module, pairs: Sequence[tuple[int, int]]) -> nn.Module:
