@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resbook.models import Block
-from resbook.spectrum import (DTYPE, SETTINGS, SIZES, ZERO, blocks_of, body_singular_values, draw_powers,
+from resbook.spectrum import (DTYPE, SETTINGS, SIZES, blocks_of, body_singular_values, draw_powers,
                               gradient_gains, jacobian_spectra, jordan_like, power_singular_values,
                               random_matrix, residual_product_growth, spectral_radius, spectrum_net, spread,
-                              weyl_band_excess)
+                              stream_growth, unresolved, weyl_band_excess)
 
 SEEDS = st.integers(0, 2**31)
 
@@ -114,13 +114,30 @@ def test_one_plain_relu_block_loses_the_directions_its_relu_switches_off():
     # at most the number of units that are on, so some singular values are exactly zero.
     net = spectrum_net("plain", 4, 16, 5, 3, seed=0)
     values = body_singular_values(net, torch.randn(8, 5))
-    assert ((values < ZERO).sum(dim=1) > 0).all()
+    assert (unresolved(values).sum(dim=1) > 0).all()
+    assert (values[unresolved(values)] < 1e-12).all()  # they are zeros, not merely small
+
+
+def test_unresolved_is_relative_to_each_samples_largest_value():
+    values = torch.tensor([[1e10, 1.0, 1e-7], [1.0, 1e-3, 1e-16]], dtype=torch.float64)
+    eps = torch.finfo(torch.float64).eps
+    assert unresolved(values).tolist() == [[False, False, 1e-7 < 3 * eps * 1e10], [False, False, True]]
+    with pytest.raises(ValueError, match="2-D"):
+        unresolved(values.flatten())
+
+
+def test_stream_grows_geometrically_without_norm_and_linearly_with_batch_norm():
+    x = torch.randn(64, 5, generator=torch.Generator().manual_seed(0))
+    plain = stream_growth(spectrum_net("residual", 34, 32, 5, 3, seed=0), x, (1, 16))
+    batch = stream_growth(spectrum_net("residual", 34, 32, 5, 3, seed=0, norm="batch"), x, (1, 16))
+    assert plain[1] > 100 * batch[1]  # (1 + α²)^l against about 1 + c·l
+    assert batch[1] < 16 * 2 and batch[1] > batch[0]
 
 
 def test_jacobian_spectra_holds_every_singular_value_of_every_net():
     spectra = jacobian_spectra(torch.randn(3, 5), (4, 6), range(2), width=4, out_features=2)
     assert set(spectra) == {(s, n, d) for s in SETTINGS for n in (None, "batch") for d in (4, 6)}
-    assert all(v.shape == (2 * 3 * 4,) for v in spectra.values())
+    assert all(v.shape == (2 * 3, 4) for v in spectra.values())
 
 
 def test_spread_gives_quantiles_of_a_known_set():
@@ -142,6 +159,20 @@ def test_draw_powers_returns_a_figure_with_both_panels():
     figure = draw_powers(random_matrix(4, 0.5, seed=0), 3, 5, "test")
     assert len(figure.axes) == 2
     plt.close(figure)
+
+
+def test_draw_powers_keeps_the_radial_range_across_depths_so_frames_compare():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    w = random_matrix(4, 0.1, seed=0)
+    limits = []
+    for depth in (1, 50):
+        figure = draw_powers(w, depth, 50, "test")
+        limits.append(figure.axes[0].get_ylim())
+        plt.close(figure)
+    assert limits[0] == limits[1] and limits[0][0] < 0.1**50  # W^50's eigenvalues fit, at depth 1 too
 
 
 @pytest.mark.parametrize("call, error, words", [

@@ -12,6 +12,7 @@ singular values of the input–output Jacobian of real plain and residual MLPs
 from __future__ import annotations
 
 import math
+from copy import deepcopy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -258,11 +259,45 @@ def jacobian_spectra(inputs: torch.Tensor, depths: Sequence[int], seeds: Sequenc
             for setting in SETTINGS:
                 values = [body_singular_values(spectrum_net(setting, depth, width, inputs.shape[1], out_features,
                                                             seed=seed, norm=norm), inputs) for seed in seeds]
-                spectra[setting, norm, depth] = torch.cat([v.flatten() for v in values])
+                spectra[setting, norm, depth] = torch.cat(values)  # (seeds · samples) × width
     return spectra
 
 
-ZERO = 1e-6  # a singular value below this (relative to 1) counts as numerically zero: a lost direction
+def unresolved(values: torch.Tensor) -> torch.Tensor:
+    """Which singular values lie below floating-point resolution for their own sample: ``σ < n·eps·σ_max``
+    per row of ``values`` (samples × n), the usual numerical-rank cutoff. Below it a value cannot be told
+    from zero: a plain net's exact zeros (a rank lost to its ReLUs) land there, but so does the smallest
+    singular value of an invertible but extremely ill-conditioned Jacobian."""
+    values = check_tensor("values", values)
+    if values.dim() != 2:
+        raise ValueError(f"values must be samples × singular values (2-D), got shape {tuple(values.shape)}")
+    eps = torch.finfo(values.dtype).eps
+    return values < values.shape[1] * eps * values.max(dim=1, keepdim=True).values
+
+
+@on_one_thread
+def stream_growth(net: nn.Sequential, inputs: torch.Tensor, blocks: Sequence[int]) -> list[float]:
+    """The mean ``‖x_l‖² / ‖x_0‖²`` over ``inputs`` of the residual stream after block ``l``, for each ``l``
+    in ``blocks``, with the net in training mode (batch norm uses the batch's statistics), in float64 on a
+    copy. Random unnormalised branches multiply it by about ``1 + α²`` per block; normalised branches add
+    about a constant each, so it grows linearly in ``l``."""
+    layers = [m for m in net if isinstance(m, Block)]
+    if not layers:
+        raise ValueError("net has no resbook.models.Block: build it with resbook.models.mlp")
+    wanted = sorted({check_int("blocks", b, 1, len(layers)) for b in blocks})
+    copy = deepcopy(net).double().train()
+    stem = copy[: list(net).index(layers[0])]
+    out = []
+    with torch.no_grad():
+        x = stem(check_tensor("inputs", inputs).double())
+        start = x.pow(2).sum(dim=1).mean()
+        for index, block in enumerate((m for m in copy if isinstance(m, Block)), 1):
+            x = block(x)
+            if index in wanted:
+                out.append(float(x.pow(2).sum(dim=1).mean() / start))
+            if index == wanted[-1]:
+                break
+    return out
 
 
 def spread(values: torch.Tensor, low: float = 0.05, high: float = 0.95) -> tuple[float, float, float]:
@@ -283,12 +318,14 @@ SETTING_STYLES = {  # colour, line style: plain as everywhere in the book; the t
 def plot_jacobian_spectra(ax, spectra: dict[tuple, torch.Tensor], norm: str | None) -> None:
     """The singular values of the Jacobians against depth, one colour per setting, for nets with
     normalisation ``norm``: median (line with dots) and 5 % and 95 % quantiles (thin lines, band between)
-    of the values that are not zero (≥ :data:`ZERO`); the zeros are a share, reported apart."""
+    of every value, except that for the plain net the values below resolution (:func:`unresolved`: exact zeros
+    of its lost rank) are left out; they are a share, reported apart."""
     depths = sorted({depth for (_, n, depth) in spectra if n == norm})
     if not depths:
         raise ValueError(f"spectra holds no nets with norm={norm!r}")
     for setting in SETTINGS:
-        low, median, high = zip(*(spread(nonzero(spectra[setting, norm, d])) for d in depths))
+        low, median, high = zip(*(spread(nonzero(spectra[setting, norm, d]) if setting == "plain"
+                                         else spectra[setting, norm, d]) for d in depths))
         color, style = SETTING_STYLES[setting]
         ax.fill_between(depths, low, high, color=color, alpha=0.15, linewidth=0)
         for edge in (low, high):
@@ -299,15 +336,15 @@ def plot_jacobian_spectra(ax, spectra: dict[tuple, torch.Tensor], norm: str | No
 
 
 def nonzero(values: torch.Tensor) -> torch.Tensor:
-    """The singular values that are not zero to rounding (≥ :data:`ZERO`), flattened."""
-    values = check_tensor("values", values).flatten()
-    return values[values >= ZERO]
+    """The singular values of ``values`` (samples × n) above resolution (not :func:`unresolved`), flattened."""
+    return values[~unresolved(values)]
 
 
 @on_one_thread
 def draw_powers(matrix: torch.Tensor, depth: int, max_depth: int, title: str):
     """A figure of the linear plain stack ``W^L`` and residual stack ``(I + W)^L``: their eigenvalues in
-    the complex plane (modulus on a log scale; the circle is |z| = 1) at ``depth``, and their norms
+    the complex plane (modulus on a log scale, the same range at every depth; the circle is |z| = 1) at
+    ``depth``, and their norms
     ``‖·‖₂`` against depth up to ``max_depth`` beside the eigenvalue prediction ``ρ^L``."""
     import matplotlib.pyplot as plt
 
@@ -316,19 +353,23 @@ def draw_powers(matrix: torch.Tensor, depth: int, max_depth: int, title: str):
     residual = torch.eye(matrix.shape[0], dtype=DTYPE) + matrix
     figure = plt.figure(figsize=(6.4, 7.2))
     plane = figure.add_subplot(2, 1, 1, projection="polar")
-    moduli = []
+    extremes = [np.ones(1)]  # |λ|^L is monotone in L: depths 1 and max_depth bound every frame's moduli
     for m, kind, marker, label in ((matrix, "plain", "x", "W^L"), (residual, "residual", "o", "(I + W)^L")):
-        values = torch.linalg.eigvals(m).numpy() ** depth
-        moduli.append(abs(values).clip(1e-300))
-        plane.scatter(np.angle(values), moduli[-1], s=18, marker=marker,
+        eigenvalues = torch.linalg.eigvals(m).numpy()
+        extremes += [abs(eigenvalues ** d).clip(1e-300) for d in (1, max_depth)]
+        values = eigenvalues**depth
+        plane.scatter(np.angle(values), abs(values).clip(1e-300), s=18, marker=marker,
                       color=SETTING_STYLES[kind][0], label=f"eigenvalues of {label}")
     circle = torch.linspace(0, 2 * math.pi, 200)
     plane.plot(circle, torch.ones(200), color="grey", linewidth=1)
-    low = math.floor(min(math.log10(float(np.min(ms))) for ms in moduli + [np.ones(1)])) - 1
-    high = math.ceil(max(math.log10(float(np.max(ms))) for ms in moduli + [np.ones(1)])) + 1
+    low = math.floor(min(math.log10(float(np.min(ms))) for ms in extremes)) - 1
+    high = math.ceil(max(math.log10(float(np.max(ms))) for ms in extremes)) + 1
     plane.set_rscale("log")
-    plane.set_rlim(10.0**low, 10.0**high)  # decades from below the smallest modulus to above the largest
-    plane.set_rticks(sorted({10.0**low, 1.0, 10.0 ** (high - 1)}))
+    plane.set_rlim(10.0**low, 10.0**high)  # the same decades at every depth, so frames compare
+    ticks = {10.0**low, 1.0}
+    if high > (high - low) / 5:  # label the top only where it is far enough from 1 not to overlap
+        ticks.add(10.0 ** (high - 1))
+    plane.set_rticks(sorted(ticks))
     plane.set_title(f"{title}, L = {depth}", fontsize=11)
     plane.legend(loc="upper left", bbox_to_anchor=(0.9, 1.1), fontsize=9)
     norms = figure.add_subplot(2, 1, 2)
