@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from resbook.data import digits
 from resbook.gradients import backward_signal_norms
-from resbook.highway import (SIZES, VARIANTS, GradientSweep, Variant, autocorrelation, block_jacobians,
+from resbook.highway import (SIZES, VARIANTS, GradientSweep, Variant, autocorrelation, block_jacobians, centred_plain,
                              correlation_length, dead_branch_gradients, decay_fits, forward_signal_norms,
                              gradient_sweep, input_grid, input_gradients, notebook_style_plain,
                              shatter_sweep)
@@ -205,6 +205,26 @@ def test_the_notebook_style_net_draws_weights_and_biases_with_variance_one_over_
     assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in net.modules())
     assert all(not b.identity_gate for b in net.modules() if isinstance(b, Block))
     assert torch.equal(notebook_style_plain(40, 200, seed=3)[0].weight, layers[0].weight)
+
+
+def test_centred_biases_give_every_unit_a_zero_mean_pre_activation_over_the_grid():
+    grid = input_grid(256)
+    net = centred_plain(12, 16, seed=2, grid=grid)
+    layers = weight_layers(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in net.modules())
+    # an independent pass: record every weight layer's output, then check its mean over the grid
+    outputs = []
+    hooks = [layer.register_forward_hook(lambda m, i, out: outputs.append(out)) for layer in layers]
+    with torch.no_grad():
+        net(grid)
+    for hook in hooks:
+        hook.remove()
+    for out in outputs[:-1]:
+        assert float(out.mean(0).abs().max()) < 1e-5
+    assert float(layers[-1].bias.abs().max()) == 0.0
+    assert torch.equal(centred_plain(12, 16, seed=2, grid=grid)[0].weight, layers[0].weight)
+    with pytest.raises(ValueError, match="grid"):
+        centred_plain(12, 16, seed=2, grid=torch.zeros(8, 2))
 
 
 def test_shatter_sweep_gives_seeds_by_points_for_each_kind_and_depth():

@@ -94,6 +94,7 @@ VARIANTS = {v.name: v for v in (
     Variant("residual, α = 1/√L", "residual_scaled", residual=True, norm=None, scaled=True),
     Variant("residual, pre-activation", "residual_pre", residual=True, norm="batch", preactivation=True),
     Variant("plain, pre-activation", "plain_pre", residual=False, norm="batch", preactivation=True),
+    Variant("residual, small init", "residual_small", residual=True, norm=None, activation="tanh", init_scale=0.8),
 )}
 COMPARED = tuple(list(VARIANTS)[:6])  # the six nets whose gradient the chapter follows through depth
 PRE_ACTIVATION = ("residual, pre-activation", "plain, pre-activation")
@@ -351,6 +352,30 @@ def notebook_style_plain(depth: int, width: int, seed: int) -> nn.Sequential:
         for layer in weight_layers(net):
             layer.weight.normal_(0.0, 1 / math.sqrt(layer.in_features), generator=generator)
             layer.bias.normal_(0.0, 1 / math.sqrt(width), generator=generator)
+    return net
+
+
+def centred_plain(depth: int, width: int, seed: int, grid: torch.Tensor) -> nn.Sequential:
+    """A plain He-initialised ReLU MLP on one input without normalisation whose biases are set, layer by layer
+    from the input, so that every unit's pre-activation has mean zero over ``grid``: ``b_j = -mean_x (W h(x))_j``.
+    This is batch norm's shift (frozen at the grid's statistics) without its scaling. The caller's random
+    state is kept."""
+    check_tensor("grid", grid)
+    if grid.ndim != 2 or grid.shape[1] != 1 or grid.shape[0] < 2:
+        raise ValueError(f"grid must be (points × 1) with at least 2 points, got shape {tuple(grid.shape)}")
+    net = VARIANTS["plain, He init"].build(depth, width, 1, 1, seed).to(grid.device)
+    layers = weight_layers(net)
+    with torch.no_grad():
+        for layer in layers:
+            layer.bias.zero_()
+        for layer in layers[:-1]:
+            seen = {}
+            hook = layer.register_forward_hook(lambda module, inputs, out: seen.__setitem__("out", out))
+            try:
+                net(grid)
+            finally:
+                hook.remove()
+            layer.bias.copy_(-seen["out"].mean(0))
     return net
 
 
