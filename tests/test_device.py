@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from resbook.device import check_device, choose_device, on_one_thread, seed_everything
+from resbook.device import check_device, choose_device, on_one_thread, one_thread, seed_everything
 from resbook.profile import PROFILES, get_profile
 
 
@@ -247,3 +247,17 @@ def test_on_one_thread_runs_on_one_thread_and_restores_the_callers_count_even_af
         torch.set_num_threads(previous)
     with pytest.raises(TypeError, match="function"):
         on_one_thread(3)
+
+
+def test_one_thread_block_runs_on_one_thread_and_restores_the_callers_count_even_after_an_error():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with one_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError, match="boom"), one_thread():
+            raise RuntimeError("boom")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

@@ -5,10 +5,11 @@ The device is chosen once, in one place: CUDA if present, else Apple's MPS, else
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import numpy as np
@@ -73,6 +74,18 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one CPU intra-op thread inside the ``with`` block, and put the caller's thread count
+    back afterwards, also when it raises. See :func:`on_one_thread`, the same as a decorator."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def on_one_thread(function: Function) -> Function:
     """Decorator: run ``function`` with one CPU intra-op thread (``torch.set_num_threads(1)``), and put the
     caller's thread count back afterwards, also when it raises.
@@ -86,11 +99,7 @@ def on_one_thread(function: Function) -> Function:
 
     @functools.wraps(function)
     def run(*args, **kwargs):
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with one_thread():
             return function(*args, **kwargs)
-        finally:
-            torch.set_num_threads(previous)
 
     return run  # type: ignore[return-value]
