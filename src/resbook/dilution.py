@@ -10,10 +10,8 @@ layer's output per relative change of its input, ``GSC = ‖J‖_qm · Q‖v‖ 
 """
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +20,7 @@ from torch import nn
 
 from ._checks import check_bool, check_dataset, check_int, check_module, check_positive_float, check_tensor
 from .data import Dataset
+from .device import on_one_thread
 from .grid import GridRuns, train_grid
 from .models import Block, mlp
 from .recipe import Recipe
@@ -58,27 +57,6 @@ SIZES = {
                   mixes=(0.0, 0.1, 0.15, 0.3, 0.45, 0.6, 1.0, 1.5, 2.0, 4.0, 8.0, 16.0),
                   stack_depth=50, stack_samples=6000, stack_mixes=(0.0, 0.6, 1.0, 2.0, 4.0)),
 }
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread, then restore the caller's count. This chapter's tensors are tiny
-    (a few thousand rows of 32 numbers): a second thread adds only waiting, and on a busy CPU it was
-    measured to multiply the CPU time of training and measuring by 10 to 15."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def _on_one_thread(function: Callable) -> Callable:
-    @functools.wraps(function)
-    def wrapped(*args, **kwargs):
-        with _one_thread():
-            return function(*args, **kwargs)
-    return wrapped
 
 
 def quadratic_expectation(values: torch.Tensor) -> float:
@@ -220,7 +198,7 @@ def _mixed_layer_gsc(mix: float, U: torch.Tensor, W: torch.Tensor, slopes: torch
     return j_qm * quadratic_expectation(inputs) / quadratic_expectation(outputs)
 
 
-@_on_one_thread
+@on_one_thread
 def diluted_stack(mix: float, nonlinearity: str = "relu", *, depth: int, width: int, samples: int,
                   seed: int, tangent_samples: int = 1024) -> StackRun:
     """Stack ``depth`` layers ``f(v) = (a·U v + φ(W v) − m) / s`` (``U``, ``W`` random orthogonal; ``m``, ``s``
@@ -416,7 +394,7 @@ def build_net(configuration: tuple[str, float], seed: int, sizes: Sizes, data: D
                    preactivation=True, residual_scale=scale).to(data.x.device)
 
 
-@_on_one_thread
+@on_one_thread
 def train_nets(data: Dataset, sizes: Sizes, seeds: Sequence[int]) -> GridRuns:
     """Train every configuration of :func:`net_configurations` for every seed, all in one batched run."""
     return train_grid(lambda configuration, seed: build_net(configuration, seed, sizes, data),
@@ -426,7 +404,7 @@ def train_nets(data: Dataset, sizes: Sizes, seeds: Sequence[int]) -> GridRuns:
 PARTS = ("block", "branch", "layers")
 
 
-@_on_one_thread
+@on_one_thread
 def measure_dilutions(models: dict, x: torch.Tensor, held_out_x: torch.Tensor) -> dict[tuple, np.ndarray]:
     """``k`` of every part (:data:`PARTS`) of every net: ``{(configuration, part): array (seeds, blocks)}``
     (``layers`` has two entries per block), for ``models`` as :class:`resbook.grid.GridRuns` holds them."""
@@ -436,7 +414,7 @@ def measure_dilutions(models: dict, x: torch.Tensor, held_out_x: torch.Tensor) -
             for configuration, nets in models.items() for part in PARTS}
 
 
-@_on_one_thread
+@on_one_thread
 def linearised_share(model: nn.Module, x: torch.Tensor, held_out_x: torch.Tensor) -> tuple[float, float]:
     """Predicted and measured share of the last block's output (its spread about the mean, squared) that
     the nonlinear remainders carry: predicted ``1 − Π_l k_l² / (k_l² + 1)`` from the blocks' ``k``,
