@@ -152,8 +152,8 @@ def _expect_bounded(fn: Callable[..., Any], counts: tuple[int, ...]) -> None:
                     "to; what does (1 + c/L)^L approach?")
         else:
             hint = "each block multiplies E[h²] by 1 + α²: choose α² so that the product of L of them stays bounded"
-        raise WrongAnswer(f"with {blocks} block{'s' * (blocks != 1)} and α = {alpha:.4g}, E[h_L²] ÷ E[h_0²] = {growth:.4g}, outside "
-                          f"[{LOW:g}, {HIGH:g}]", hint)
+        raise WrongAnswer(f"with {blocks} block{'s' * (blocks != 1)} and α = {alpha:.4g}, "
+                          f"E[h_L²] ÷ E[h_0²] = {growth:.4g}, outside [{LOW:g}, {HIGH:g}]", hint)
 
 
 BRANCH_SCALE_CHECKS = (
