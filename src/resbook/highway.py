@@ -13,8 +13,7 @@ from __future__ import annotations
 import copy
 import math
 import statistics
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +23,7 @@ from torch.func import jacrev
 
 from ._checks import check_choice, check_int, check_module, check_positive_float, check_tensor
 from .data import Dataset
+from .device import one_thread
 from .gradients import backward_signal_norms, gradient_norms_per_layer
 from .grid import GridRuns, train_grid
 from .models import KINDS, blocks_of, mlp, weight_layers
@@ -134,19 +134,6 @@ class GradientSweep:
         return runs[variant, depth]
 
 
-@contextmanager
-def _one_cpu_thread() -> Iterator[None]:
-    """Run torch's CPU operations on one thread, then restore the count. These measurements are thousands of
-    tiny operations; with two threads on a busy 2-core machine each one waits for the other thread (measured:
-    a 50-layer forward pass took 3.4 s instead of 0.04 s), with one they run at full speed."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def gradient_sweep(batches: Sequence[Dataset], variants: Sequence[str], depths: Sequence[int], *, width: int,
                    seeds: Sequence[int], models: dict | None = None,
                    weight_depths: Sequence[int] | None = None) -> GradientSweep:
@@ -157,7 +144,7 @@ def gradient_sweep(batches: Sequence[Dataset], variants: Sequence[str], depths: 
         raise TypeError("batches must be a non-empty sequence of resbook.data.Dataset minibatches")
     first, weight_depths = batches[0], depths if weight_depths is None else weight_depths
     norms: dict[str, dict] = {name: {} for name in MEASURES}
-    with _one_cpu_thread():
+    with one_thread():  # thousands of tiny operations: a second thread only waits
         _measure_all(norms, batches, variants, depths, weight_depths, width, seeds, models, first)
     return GradientSweep(norms)
 
@@ -317,7 +304,7 @@ def input_gradients(models: Sequence[nn.Module], grid: torch.Tensor) -> np.ndarr
     layers = weight_layers(check_module("models[0]", models[0]))
     if layers[0].in_features != 1 or layers[-1].out_features != 1:
         raise ValueError("each model must take one input feature and give one output")
-    with _one_cpu_thread():
+    with one_thread():  # thousands of tiny operations: a second thread only waits
         rows = [_frozen_gradient(check_module(f"models[{i}]", m), grid) for i, m in enumerate(models)]
     grads = torch.stack(rows)
     return grads[..., 0].detach().cpu().double().numpy()
