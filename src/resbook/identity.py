@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +21,7 @@ from ._checks import (check_bool, check_choice, check_dataset, check_int, check_
                       check_tensor)
 from .batched import Group, train_groups
 from .data import Dataset
+from .device import one_thread
 from .grid import GridRuns, train_grid
 from .models import Block, mlp
 from .plots import PALETTE
@@ -91,18 +90,6 @@ SIZES = {
                   train_recipe=Recipe(steps=600, batch_size=128, optimizer="sgd", lr=0.05, momentum=0.9),
                   wakeup_steps=100),
 }
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread inside the block (small nets on a CPU are bound by per-operation
-    overhead, which more threads only add to; :func:`resbook.batched.train_groups` does the same)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def near_identity_task(epsilon: float, features: int = 8, samples: int = 1024, seed: int = 0,
