@@ -49,6 +49,8 @@ def test_a_raising_cell_fails_the_build_even_without_warnings_as_errors(tmp_path
     # The book's configuration and one chapter whose cell raises. Jupyter Book 1 exits 0 on this
     # unless nb_execution_raise_on_error is set, so build without -W: the config alone must fail it.
     shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    for folder in ("_ext", "_templates", "_static"):  # what the config names: extension, templates, icon
+        shutil.copytree(ROOT / folder, tmp_path / folder)
     (tmp_path / "book").mkdir()
     shutil.copy(ROOT / "book" / "references.bib", tmp_path / "book" / "references.bib")
     (tmp_path / "book" / "intro.md").write_text("# Intro\n")
