@@ -262,7 +262,17 @@ def test_what_one_case_changes_does_not_reach_the_next(capsys, where):
     assert lines_of(capsys) == ["✓ changes_dtype passed all 2 checks"]
 
 
-def test_an_interrupt_during_a_check_ends_it_and_reaches_the_caller(where, monkeypatch):
+@pytest.fixture
+def python_sigint_handler():
+    """Python's own SIGINT handler (KeyboardInterrupt) for the test, then the previous one back: a process
+    that a shell started in the background (`make test &`) inherits SIGINT ignored, and no interrupt
+    would ever reach it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_an_interrupt_during_a_check_ends_it_and_reaches_the_caller(where, monkeypatch, python_sigint_handler):
     forked, fork = [], os.fork
 
     def recording_fork():
