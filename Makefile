@@ -62,7 +62,7 @@ test-fast: $(SETUP)
 # against the plain way, in _build/bench.md; BENCH=--rebuild adds three timed builds (several minutes more).
 BENCH ?=
 
-bench: $(SETUP)
+bench: $(SETUP) vendor
 	$(BIN)/python tools/bench_book.py $(BENCH)
 
 # Mutation testing of the core modules with mutmut (pyproject.toml's [tool.mutmut]); not part of `make test` or CI:

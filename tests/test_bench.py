@@ -37,4 +37,5 @@ def test_the_probe_reports_memory_and_the_training_the_kernel_did():
     assert report["train_runs"] == 1 and report["nets"] == 1
     assert report["train_flops"] == cost.training_flops(model, 16, 3)
     assert report["peak_rss_mb"] > 10 and report["train_seconds"] > 0
+    assert report["cpu_seconds"] >= report["train_seconds"] * 0.5  # the kernel's own CPU time, training included
     cost.clear()

@@ -16,7 +16,6 @@ from resbook.data import Dataset, digits
 from resbook.models import blocks_of, mlp
 from resbook.paths import (
     accuracy_without_direct_term,
-    misclassified,
     SIZES, Lesion, correction_sizes, decomposition_seconds, delete_blocks, incoherent_gradient_energy,
     jacobian_by_path_length, jacobian_by_path_length_brute_force, lesion_accuracies, lesion_study,
     net_jacobians, path_counts, path_profile, poisson_binomial, random_deletions, random_swaps,
@@ -345,12 +344,3 @@ def test_removing_the_last_blocks_direct_term_is_deleting_it():
         accuracy_without_direct_term(model, FEW, last + 1)
 
 
-def test_misclassified_counts_what_the_error_rate_counts():
-    model = net(8, seed=8)
-    wrong = misclassified(model, FEW)
-    assert len(wrong) == round(error_rate(model, FEW) * len(FEW.y))
-    model.eval()
-    with torch.no_grad():
-        guesses = model(FEW.x).argmax(1)
-    assert all(guesses[i] != FEW.y[i] for i in wrong)
-    assert model.training is False  # left as it was

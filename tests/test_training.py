@@ -10,7 +10,7 @@ from resbook.data import digits, spirals, teacher_regression
 from resbook.models import plain_mlp, residual_mlp
 from resbook.recipe import Recipe
 from resbook.training import (History, batch_indices, check_fits, error_rate, evaluate_loss, loss_function,
-                               minibatches, train)
+                               minibatches, misclassified, train)
 
 
 def test_batches_cover_every_sample_once_per_epoch():
@@ -219,6 +219,18 @@ def test_error_rate_is_the_share_of_wrong_classes_by_an_independent_count():
     assert error_rate(model, data) == pytest.approx(wrong / len(data)) and model.training
     with pytest.raises(ValueError, match="classification"):
         error_rate(plain_mlp(4, 4, 16, 1), teacher_regression(n=8))
+
+
+def test_misclassified_names_exactly_the_samples_whose_class_is_wrong():
+    torch.manual_seed(1)
+    data = digits()
+    model = residual_mlp(4, 8, data.n_features, data.n_outputs).eval()
+    predicted = model(data.x).argmax(1)
+    wrong = misclassified(model, data)
+    assert wrong == {i for i, (p, y) in enumerate(zip(predicted, data.y)) if int(p) != int(y)}
+    assert 0 < len(wrong) < len(data) and model.training is False  # left as it was: in evaluation mode
+    with pytest.raises(ValueError, match="misclassified needs a classification"):
+        misclassified(model, teacher_regression(n=8, features=data.n_features))
 
 
 def test_a_batch_of_one_and_a_data_set_of_one_sample_are_allowed():

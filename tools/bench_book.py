@@ -46,8 +46,10 @@ from run_chapters import run as run_chapter  # noqa: E402
 PROBE = """import json as _json, resource as _resource, torch as _torch
 from resbook import cost as _cost
 _runs = _cost.runs()
+_usage = _resource.getrusage(_resource.RUSAGE_SELF)
 print(_json.dumps({
-    "peak_rss_mb": _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "cpu_seconds": _usage.ru_utime + _usage.ru_stime,
+    "peak_rss_mb": _usage.ru_maxrss / 1024,
     "cuda_peak_mb": (_torch.cuda.max_memory_allocated() / 2**20
                      if _torch.cuda.is_available() else None),
     "train_runs": len(_runs), "nets": sum(r.nets for r in _runs),
@@ -76,10 +78,15 @@ def best_seconds(work: Callable[[], object], repeats: int) -> float:
     return best
 
 
-def chapters_section(chapters: list[Path], profile: str, rate: float, out: Path) -> tuple[list[str], bool]:
+def chapters_section(chapters: list[Path], profile: str, rate: float, out: Path, timeout: int,
+                     report: Callable[[list[str]], None]) -> tuple[list[str], bool]:
+    """Each chapter in a fresh kernel; ``report`` is given the section so far after every chapter, so that
+    an interrupted run (a GPU lent for minutes, a long full profile on a CPU) keeps what it measured."""
     lines = [f"## Chapters ({profile} profile)", "",
-             "| chapter | device | profile | seconds | peak memory (MB) | status |",
-             "|---|---|---|---:|---:|---|"]
+             "CPU seconds: the kernel's user + system time, which other work on a shared machine barely "
+             "changes; on 2 cores a chapter's wall time is at best half of it.", "",
+             "| chapter | device | profile | seconds | CPU seconds | peak memory (MB) | status |",
+             "|---|---|---|---:|---:|---:|---|"]
     cost_lines = ["## Training against the arithmetic floor", "",
                   f"Floor: the chapter's training FLOPs at {rate / 1e9:.1f} GFLOP/s, this machine's rate for "
                   "one 1024 × 1024 float32 matrix product (torch's default threads). Training time: the wall "
@@ -89,14 +96,15 @@ def chapters_section(chapters: list[Path], profile: str, rate: float, out: Path)
     os.environ["RESBOOK_PROFILE"] = profile
     all_ok = True
     for path in chapters:
-        device, seconds, status, printed = run_chapter(path, out, timeout=600, probe=PROBE)
+        device, seconds, status, printed = run_chapter(path, out, timeout=timeout, probe=PROBE)
         all_ok &= status == "ok"
         probe = json.loads(printed.strip().splitlines()[-1]) if status == "ok" else {}
         memory = f"{probe['peak_rss_mb']:.0f}" if probe else "?"
+        cpu = f"{probe['cpu_seconds']:.1f}" if probe else "?"
         if probe.get("cuda_peak_mb") is not None:
             memory += f" (CUDA {probe['cuda_peak_mb']:.0f})"
         over = " (over budget)" if profile == "quick" and device == "cpu" and seconds > BUDGET else ""
-        lines.append(f"| {path.stem} | {device} | {profile} | {seconds:.1f}{over} | {memory} | {status} |")
+        lines.append(f"| {path.stem} | {device} | {profile} | {seconds:.1f}{over} | {cpu} | {memory} | {status} |")
         print(lines[-1], flush=True)
         if probe and probe["train_runs"]:
             floor = probe["train_flops"] / rate
@@ -105,13 +113,18 @@ def chapters_section(chapters: list[Path], profile: str, rate: float, out: Path)
                               f"{probe['train_seconds'] / floor:.0f}× |")
         elif probe:
             cost_lines.append(f"| {path.stem} | 0 | 0 | – | – | – | – (no training) |")
+        report(lines + [""] + cost_lines + [""])
     return lines + [""] + cost_lines + [""], all_ok
 
 
 def build_seconds(copy: Path, output: Path) -> float:
+    """The wall time of ``make book``'s build of ``copy``; a failed build stops the benchmark with its log's tail."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(copy / "tools" / "build_book.py"), "--output", str(output)],
-                   cwd=copy, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    build = subprocess.run([sys.executable, str(copy / "tools" / "build_book.py"), "--output", str(output)],
+                           cwd=copy, capture_output=True, text=True)
+    if build.returncode != 0:
+        raise RuntimeError(f"the book build of {copy} failed:\n" + "\n".join((build.stdout + build.stderr)
+                                                                             .splitlines()[-30:]))
     return time.perf_counter() - start
 
 
@@ -196,6 +209,8 @@ def main() -> int:
     parser.add_argument("--rebuild", action="store_true", help="also time three builds of the book (minutes)")
     parser.add_argument("--no-kernels", action="store_true", help="skip the batched-against-plain kernels")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--timeout", type=int, default=600,
+                        help="seconds per cell (the full profile on a CPU needs more)")
     parser.add_argument("--out", type=Path, default=ROOT / "_build")
     args = parser.parse_args()
 
@@ -211,15 +226,18 @@ def main() -> int:
               f"torch {torch.__version__} · {torch.get_num_threads()} threads · device {device.type} · "
               f"{os.cpu_count()} CPUs · matmul {rate / 1e9:.1f} GFLOP/s", ""]
     report = args.out / "bench.md"
+
+    def write(sections: list[str]) -> None:
+        report.write_text("\n".join(header + sections))
+
     with tempfile.TemporaryDirectory() as executed:
-        sections, ok = chapters_section(chapters, profile, rate, Path(executed))
-    report.write_text("\n".join(header + sections))
+        sections, ok = chapters_section(chapters, profile, rate, Path(executed), args.timeout, write)
     if args.rebuild:
         sections += rebuild_section(chapters[0])
-        report.write_text("\n".join(header + sections))
+        write(sections)
     if not args.no_kernels:
         sections += kernels_section(args.repeats)
-    report.write_text("\n".join(header + sections))
+    write(sections)
     print("\n".join(header + sections))
     print(f"wrote {report}")
     return 0 if ok else 1

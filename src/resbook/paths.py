@@ -385,23 +385,6 @@ def delete_blocks(model: nn.Module, deleted: Sequence[int]) -> nn.Module:
     return copied
 
 
-@torch.no_grad()
-def misclassified(model: nn.Module, data: Dataset) -> set[int]:
-    """The indices of ``data``'s samples whose class ``model`` gets wrong, in evaluation mode (the model's
-    mode is restored): which images two nets of the same accuracy get wrong, not just how many."""
-    check_module("model", model)
-    check_dataset("data", data)
-    if data.task != "classification":
-        raise ValueError(f"misclassified needs a classification data set; {data.name!r} is {data.task}")
-    was_training = model.training
-    model.eval()
-    try:
-        wrong = model(data.x).argmax(1) != data.y
-    finally:
-        model.train(was_training)
-    return set(torch.nonzero(wrong).flatten().tolist())
-
-
 @on_one_thread
 @torch.no_grad()
 def accuracy_without_direct_term(model: nn.Module, data: Dataset, index: int) -> float:

@@ -226,16 +226,22 @@ def _training_bytes(model: nn.Module, batch_size: int, *, nets: int = 1, recipe:
 
 
 @torch.no_grad()
-def error_rate(model: nn.Module, data: Dataset) -> float:
-    """The fraction of ``data``'s samples whose class the model gets wrong, in evaluation mode
-    (classification only); the model's mode is restored afterwards."""
+def misclassified(model: nn.Module, data: Dataset) -> set[int]:
+    """The indices of ``data``'s samples whose class ``model`` gets wrong, in evaluation mode
+    (classification only; the model's mode is restored): which samples, not just how many."""
     check_module("model", model)
     check_dataset("data", data)
     if data.task != "classification":
-        raise ValueError(f"error_rate needs a classification data set; {data.name!r} is {data.task}")
+        raise ValueError(f"misclassified needs a classification data set; {data.name!r} is {data.task}")
     was_training = model.training
     model.eval()
     try:
-        return (model(data.x).argmax(1) != data.y).float().mean().item()
+        wrong = model(data.x).argmax(1) != data.y
     finally:
         model.train(was_training)
+    return set(torch.nonzero(wrong).flatten().tolist())
+
+
+def error_rate(model: nn.Module, data: Dataset) -> float:
+    """The fraction of ``data``'s samples whose class the model gets wrong (see :func:`misclassified`)."""
+    return len(misclassified(model, data)) / len(data)
