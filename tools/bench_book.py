@@ -20,6 +20,7 @@ Writes _build/bench.md (and prints it as it goes):
    with ``vmap(jacrev)`` against a loop over samples. Each is the fastest of a few repeats.
 
 Usage: python tools/bench_book.py [--profile quick|full] [--rebuild] [--chapters book/NN_x.ipynb ...]
+       python tools/bench_book.py --profile full --no-kernels --timeout 3600 --executed /tmp/full  # a CPU's full run
 """
 from __future__ import annotations
 
@@ -212,6 +213,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=int, default=600,
                         help="seconds per cell (the full profile on a CPU needs more)")
     parser.add_argument("--out", type=Path, default=ROOT / "_build")
+    parser.add_argument("--executed", type=Path, default=None,
+                        help="keep the executed chapters in this folder (default: a temporary one)")
     args = parser.parse_args()
 
     from resbook.cost import matmul_rate
@@ -231,7 +234,9 @@ def main() -> int:
         report.write_text("\n".join(header + sections))
 
     with tempfile.TemporaryDirectory() as executed:
-        sections, ok = chapters_section(chapters, profile, rate, Path(executed), args.timeout, write)
+        kept = args.executed or Path(executed)
+        kept.mkdir(parents=True, exist_ok=True)
+        sections, ok = chapters_section(chapters, profile, rate, kept, args.timeout, write)
     if args.rebuild:
         sections += rebuild_section(chapters[0])
         write(sections)
