@@ -16,14 +16,14 @@ that swallows every exception cannot be stopped there and is abandoned, and the 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from .._checks import check_positive_float
+from .._checks import check_int, check_module, check_positive_float, check_tensor
 from ._in_process import TimeUp
 from ._isolation import Outcome, Report, run_isolated
 
@@ -72,6 +72,76 @@ def plain_tensor(value: Any) -> Any:
     ``torch.allclose`` or ``.shape``; the same data viewed as a plain tensor cannot.
     """
     return torch.Tensor.as_subclass(value, torch.Tensor) if isinstance(value, torch.Tensor) else value
+
+
+# --- what a chapter's cases share --------------------------------------------------------------------
+
+def mistake_hint(answer: Any, right: Any, mistakes: Iterable[tuple[Any, str]],
+                 same: Callable[[Any, Any], bool]) -> str | None:
+    """The hint of the first common mistake whose wrong answer differs from ``right`` and matches ``answer``.
+
+    ``mistakes`` yields (the wrong answer the mistake gives, its hint); written as a generator, it computes
+    each wrong answer only when it is reached. ``same(a, b)`` says whether ``a`` agrees with ``b``.
+    Returns None when no mistake matches.
+    """
+    if not callable(same):
+        raise TypeError(f"same must be a function of two answers, got {type(same).__name__}")
+    for wrong, hint in mistakes:
+        if not same(wrong, right) and same(answer, wrong):
+            return hint
+    return None
+
+
+def expect_tensor_like(name: str, answer: Any, like: torch.Tensor, described: str,
+                       none_hint: str, shape_hint: str) -> torch.Tensor:
+    """``answer`` if it is a tensor of ``like``'s dtype and shape, else WrongAnswer saying what came back.
+
+    ``name`` is the exercise's function, ``described`` how the message names ``like`` ("its input");
+    ``none_hint`` is the hint for an answer of None, ``shape_hint`` the one for a wrong shape or dtype.
+    """
+    check_tensor("like", like)
+    if not isinstance(answer, torch.Tensor):
+        raise WrongAnswer(f"{name} should return a torch.Tensor, got {type(answer).__name__}",
+                          none_hint if answer is None else "")
+    if answer.shape != like.shape or answer.dtype != like.dtype:
+        raise WrongAnswer(f"{name} should return a {like.dtype} tensor of shape {tuple(like.shape)} like {described}, "
+                          f"got {answer.dtype} of shape {tuple(answer.shape)}", shape_hint)
+    return answer
+
+
+def looks_trained(make_net: Callable[[], nn.Module], seed: int, in_features: int) -> nn.Module:
+    """``make_net()`` drawn under ``seed`` and returned in eval mode, its batch-norm scales and running statistics
+    moved from their initial values; the caller's global random state is left as it was."""
+    if not callable(make_net):
+        raise TypeError(f"make_net must be a function that returns a net, got {type(make_net).__name__}")
+    check_int("seed", seed, 0)
+    check_int("in_features", in_features, 1)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = make_net()
+        with torch.no_grad():
+            for layer in net.modules():
+                if isinstance(layer, nn.BatchNorm1d):
+                    layer.weight.uniform_(0.5, 1.5)
+                    layer.bias.normal_(0.0, 0.2)
+            for _ in range(3):  # a few training-mode passes move the running mean and variance
+                net(2.0 * torch.randn(32, in_features) + 0.5)
+    return net.eval()
+
+
+def output_in_eval_mode(net: nn.Module, x: torch.Tensor, what: str, hint: str) -> Any:
+    """The student's ``net`` on ``x``, in eval mode and without gradients, as a plain tensor if it is one.
+
+    An error raised by the net becomes WrongAnswer("running <what> on a batch raised ...", ``hint``).
+    """
+    check_module("net", net)
+    try:
+        call_student(net.eval)
+        with torch.no_grad():
+            return plain_tensor(call_student(net, x))
+    except StudentRaised as raised:
+        error = raised.error
+        raise WrongAnswer(f"running {what} on a batch raised {type(error).__name__}: {error}", hint) from None
 
 
 # --- the one-line messages --------------------------------------------------------------------------

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from ..models import mlp, weight_layers
-from .checking import DEFAULT_TIMEOUT, Check, StudentRaised, WrongAnswer, call_student, plain_tensor, run_checks
+from .checking import (DEFAULT_TIMEOUT, Check, WrongAnswer, call_student, expect_tensor_like, looks_trained,
+                       mistake_hint, output_in_eval_mode, plain_tensor, run_checks)
 from .registry import register
 
 # float32 through at most ten blocks: correct ways of computing the same sums (matmul, einsum,
@@ -56,12 +57,9 @@ _FORWARD_MISTAKES: tuple[tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tens
 
 def _forward_hint(answer: torch.Tensor, x: torch.Tensor, weights: list[torch.Tensor], fallback: str) -> str:
     """The hint for the first common mistake that reproduces ``answer`` (and differs from the right one)."""
-    right = _stack(_residual_block, x, weights)
-    for block, hint in _FORWARD_MISTAKES:
-        wrong = _stack(block, x, weights)
-        if not torch.allclose(wrong, right, **FORWARD_TOLERANCE) and torch.allclose(answer, wrong, **FORWARD_TOLERANCE):
-            return hint
-    return fallback
+    wrongs = ((_stack(block, x, weights), hint) for block, hint in _FORWARD_MISTAKES)
+    return mistake_hint(answer, _stack(_residual_block, x, weights), wrongs,
+                        lambda a, b: torch.allclose(a, b, **FORWARD_TOLERANCE)) or fallback
 
 
 def _call_residual_forward(fn: Callable[..., Any], x: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
@@ -73,14 +71,8 @@ def _call_residual_forward(fn: Callable[..., Any], x: torch.Tensor, weights: lis
         raise WrongAnswer("residual_forward changed the tensors it was given",
                           "an in-place update such as `x += ...` writes into the caller's x; "
                           "make a new tensor instead")
-    if not isinstance(answer, torch.Tensor):
-        raise WrongAnswer(f"residual_forward should return a torch.Tensor, got {type(answer).__name__}",
-                          "return the final x" if answer is None else "")
-    if answer.shape != x.shape or answer.dtype != x.dtype:
-        raise WrongAnswer(f"residual_forward should return a {x.dtype} tensor of shape {tuple(x.shape)} "
-                          f"like its input, got {answer.dtype} of shape {tuple(answer.shape)}",
-                          "every block maps (batch, width) to (batch, width)")
-    return answer
+    return expect_tensor_like("residual_forward", answer, x, "its input", none_hint="return the final x",
+                              shape_hint="every block maps (batch, width) to (batch, width)")
 
 
 def _expect_forward(fn: Callable[..., Any], x: torch.Tensor, weights: list[torch.Tensor],
@@ -154,19 +146,10 @@ def check_residual_forward(fn: Callable[..., Any], timeout: float = DEFAULT_TIME
 IN_FEATURES, OUT_FEATURES = 5, 3
 
 
-def _trained_looking_net(depth: int, width: int, norm: str | None, seed: int) -> nn.Sequential:
+def _trained_looking_net(depth: int, width: int, norm: str | None, seed: int) -> nn.Module:
     """A residual MLP in eval mode whose batchnorm statistics and scales are not their initial values."""
-    with torch.random.fork_rng(devices=[]):  # the student's global random state stays as it was
-        torch.manual_seed(seed)
-        net = mlp(depth, width, IN_FEATURES, OUT_FEATURES, residual=True, norm=norm)
-        with torch.no_grad():
-            for layer in net.modules():
-                if isinstance(layer, nn.BatchNorm1d):
-                    layer.weight.uniform_(0.5, 1.5)
-                    layer.bias.normal_(0.0, 0.2)
-            for _ in range(3):  # a few training-mode passes move the running mean and variance
-                net(2.0 * torch.randn(32, IN_FEATURES) + 0.5)
-    return net.eval()
+    return looks_trained(lambda: mlp(depth, width, IN_FEATURES, OUT_FEATURES, residual=True, norm=norm),
+                         seed, IN_FEATURES)
 
 
 def _twin_problem(twin: Any, net: nn.Module, extra_blocks: int, original: dict[str, torch.Tensor],
@@ -198,18 +181,6 @@ def _twin_problem(twin: Any, net: nn.Module, extra_blocks: int, original: dict[s
                           "each block holds two weight (Linear) layers; stem and head stay as they are")
 
 
-def _run_twin(twin: nn.Module, x: torch.Tensor) -> Any:
-    """The twin's output on ``x`` in eval mode; an error inside the twin is reported as the twin's."""
-    try:
-        call_student(twin.eval)
-        with torch.no_grad():
-            return call_student(twin, x)
-    except StudentRaised as raised:
-        error = raised.error
-        raise WrongAnswer(f"running the twin in eval mode on a batch raised {type(error).__name__}: {error}",
-                          "look at where the new blocks sit: a block maps width to width") from None
-
-
 def _expect_twin(fn: Callable[..., Any], depth: int, width: int, norm: str | None, extra_blocks: int,
                  seed: int) -> None:
     net = _trained_looking_net(depth, width, norm, seed)
@@ -219,7 +190,8 @@ def _expect_twin(fn: Callable[..., Any], depth: int, width: int, norm: str | Non
     original = {key: value.clone() for key, value in net.state_dict().items()}
     twin = call_student(fn, net, extra_blocks)
     _twin_problem(twin, net, extra_blocks, original, depth)
-    answer = plain_tensor(_run_twin(twin, x))  # a Tensor subclass cannot fool allclose
+    answer = output_in_eval_mode(twin, x, "the twin in eval mode",  # a plain tensor: a subclass cannot fool allclose
+                                 "look at where the new blocks sit: a block maps width to width")
     if not isinstance(answer, torch.Tensor) or answer.shape != expected.shape:
         raise WrongAnswer(f"the twin's output should be a tensor of shape {tuple(expected.shape)}, got "
                           f"{tuple(answer.shape) if isinstance(answer, torch.Tensor) else type(answer).__name__}",

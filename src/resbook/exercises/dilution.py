@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from ..dilution import constructed_layer, gradient_scale_coefficient, linear_split
-from .checking import DEFAULT_TIMEOUT, Check, WrongAnswer, call_student, plain_tensor, run_checks
+from .checking import DEFAULT_TIMEOUT, Check, WrongAnswer, call_student, mistake_hint, plain_tensor, run_checks
 from .registry import register
 
 # Least squares by lstsq, pinv or the normal equations agree to ~1e-9 relative on these well-conditioned
@@ -77,12 +77,11 @@ def _dilution_case(v: torch.Tensor, f: torch.Tensor, held_v: torch.Tensor, held_
         right = linear_split(v, f, held_v, held_f).k
         if _close(answer, right):
             return
-        for wrong, hint in _DILUTION_MISTAKES:
-            if _close(answer, wrong(v, f, held_v, held_f)):
-                raise WrongAnswer(f"dilution returned {answer:.4g}, expected {right:.4g}", hint)
+        hint = mistake_hint(answer, right, ((wrong(v, f, held_v, held_f), hint) for wrong, hint in _DILUTION_MISTAKES),
+                            _close)
         raise WrongAnswer(f"dilution returned {answer:.4g}, expected {right:.4g}",
-                          "fit S and the intercept on the first pair only, and measure both quadratic "
-                          "expectations on the held-out pair")
+                          hint or "fit S and the intercept on the first pair only, and measure both quadratic "
+                                  "expectations on the held-out pair")
     return run
 
 
@@ -152,11 +151,9 @@ def _gsc_case(jacobians: torch.Tensor, v: torch.Tensor, f: torch.Tensor) -> Call
         right = gradient_scale_coefficient(jacobians, v, f)
         if _close(answer, right):
             return
-        for wrong, hint in _GSC_MISTAKES:
-            if _close(answer, wrong(jacobians, v, f)):
-                raise WrongAnswer(f"gsc returned {answer:.4g}, expected {right:.4g}", hint)
+        hint = mistake_hint(answer, right, ((wrong(jacobians, v, f), hint) for wrong, hint in _GSC_MISTAKES), _close)
         raise WrongAnswer(f"gsc returned {answer:.4g}, expected {right:.4g}",
-                          "‖J‖_qm² is the mean over samples of ‖J‖_F² divided by d_in; Q is a root mean square")
+                          hint or "‖J‖_qm² is the mean over samples of ‖J‖_F² divided by d_in; Q is a root mean square")
     return run
 
 

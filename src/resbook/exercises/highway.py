@@ -7,13 +7,15 @@ back to the first block's input, ``g ← g · D_l (I + J_l)`` for l = B … 1.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
-from .checking import DEFAULT_TIMEOUT, Check, WrongAnswer, call_student, plain_tensor, run_checks
+from .checking import (DEFAULT_TIMEOUT, Check, WrongAnswer, call_student, expect_tensor_like, mistake_hint,
+                       plain_tensor, run_checks)
 from .registry import register
 
 # float64 through at most eight blocks of small matrices: correct orders of summation agree to ~1e-12;
@@ -56,13 +58,9 @@ _BACKWARD_MISTAKES: tuple[tuple[Callable, str], ...] = (
 
 
 def _backward_hint(answer: torch.Tensor, upstream, jacobians, active, fallback: str) -> str:
-    right = _backward(_right, upstream, jacobians, active)
-    for wrong_fn, hint in _BACKWARD_MISTAKES:
-        wrong = wrong_fn(upstream, jacobians, active)
-        if not torch.allclose(wrong, right, **BACKWARD_TOLERANCE) and torch.allclose(answer, wrong,
-                                                                                      **BACKWARD_TOLERANCE):
-            return hint
-    return fallback
+    wrongs = ((wrong_fn(upstream, jacobians, active), hint) for wrong_fn, hint in _BACKWARD_MISTAKES)
+    return mistake_hint(answer, _backward(_right, upstream, jacobians, active), wrongs,
+                        lambda a, b: torch.allclose(a, b, **BACKWARD_TOLERANCE)) or fallback
 
 
 def _expect_backward(fn: Callable[..., Any], upstream: torch.Tensor, jacobians: list, active: list | None,
@@ -73,13 +71,9 @@ def _expect_backward(fn: Callable[..., Any], upstream: torch.Tensor, jacobians: 
             torch.equal(plain_tensor(a), b) for a, b in zip(given[1], jacobians)):
         raise WrongAnswer("backward_through_blocks changed the tensors it was given",
                           "an in-place update such as `g += ...` writes into the caller's tensor; make a new one")
-    if not isinstance(answer, torch.Tensor):
-        raise WrongAnswer(f"backward_through_blocks should return a torch.Tensor, got {type(answer).__name__}",
-                          "return the gradient at the first block's input" if answer is None else "")
-    if answer.shape != upstream.shape or answer.dtype != upstream.dtype:
-        raise WrongAnswer(f"backward_through_blocks should return a {upstream.dtype} tensor of shape "
-                          f"{tuple(upstream.shape)} like `upstream`, got {answer.dtype} of shape {tuple(answer.shape)}",
-                          "every block maps a gradient of the width to a gradient of the width")
+    expect_tensor_like("backward_through_blocks", answer, upstream, "`upstream`",
+                       none_hint="return the gradient at the first block's input",
+                       shape_hint="every block maps a gradient of the width to a gradient of the width")
     if not torch.allclose(answer, _backward(_right, upstream, jacobians, active), **BACKWARD_TOLERANCE):
         raise WrongAnswer(problem, _backward_hint(answer, upstream, jacobians, active, fallback))
 
@@ -172,9 +166,9 @@ def _expect_lag(fn: Callable[..., Any], signal: np.ndarray, problem: str) -> Non
                           "return the lag k, not the autocorrelation r(k)")
     right = _first_below(_autocorrelation(signal))
     if int(answer) != right:
-        hint = next((h for wrong, h in _LAG_MISTAKES if wrong(signal) != right and wrong(signal) == int(answer)),
-                    "compute r(k) for the first few lags by hand and compare")
-        raise WrongAnswer(problem + f": expected lag {right}, got {int(answer)}", hint)
+        hint = mistake_hint(int(answer), right, ((wrong(signal), h) for wrong, h in _LAG_MISTAKES), operator.eq)
+        raise WrongAnswer(problem + f": expected lag {right}, got {int(answer)}",
+                          hint or "compute r(k) for the first few lags by hand and compare")
 
 
 def _ar1(n: int, phi: float, seed: int, offset: float = 0.0, scale: float = 1.0) -> np.ndarray:

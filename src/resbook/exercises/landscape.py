@@ -8,6 +8,7 @@ tensors (biases, normalisation parameters) get zeros.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 
 from ..landscape import local_minima
-from .checking import DEFAULT_TIMEOUT, Check, WrongAnswer, call_student, plain_tensor, run_checks
+from .checking import DEFAULT_TIMEOUT, Check, WrongAnswer, call_student, mistake_hint, plain_tensor, run_checks
 from .registry import register
 
 # float32: the same rescaling computed another way (a loop over rows, norms from einsum) agrees to ~1e-6
@@ -54,13 +55,9 @@ _NORMALISE_MISTAKES: tuple[tuple[Callable[[torch.Tensor, torch.Tensor], torch.Te
 
 
 def _normalise_hint(answer: torch.Tensor, direction: torch.Tensor, weight: torch.Tensor, fallback: str) -> str:
-    right = _filter_normalised(direction, weight)
-    for mistake, hint in _NORMALISE_MISTAKES:
-        wrong = mistake(direction, weight)
-        if not torch.allclose(wrong, right, **NORMALISE_TOLERANCE) and torch.allclose(answer, wrong,
-                                                                                       **NORMALISE_TOLERANCE):
-            return hint
-    return fallback
+    wrongs = ((mistake(direction, weight), hint) for mistake, hint in _NORMALISE_MISTAKES)
+    return mistake_hint(answer, _filter_normalised(direction, weight), wrongs,
+                        lambda a, b: torch.allclose(a, b, **NORMALISE_TOLERANCE)) or fallback
 
 
 def _expect_normalised(fn: Callable[..., Any], direction: torch.Tensor, weight: torch.Tensor, problem: str) -> None:
@@ -155,9 +152,9 @@ def _expect_minima(fn: Callable[..., Any], grid: np.ndarray, problem: str) -> No
                           "did you forget `return`?" if answer is None else "count the points, do not list them")
     right = local_minima(grid)
     if answer != right:
-        hint = next((hint for mistake, hint in _MINIMA_MISTAKES if mistake(grid) != right and mistake(grid) == answer),
-                    f"your count is {answer}; look at each interior point and its eight neighbours")
-        raise WrongAnswer(problem, hint)
+        hint = mistake_hint(answer, right, ((mistake(grid), hint) for mistake, hint in _MINIMA_MISTAKES), operator.eq)
+        raise WrongAnswer(problem,
+                          hint or f"your count is {answer}; look at each interior point and its eight neighbours")
 
 
 def _egg_crate() -> np.ndarray:

@@ -16,7 +16,8 @@ from torch import nn
 
 from ..models import Block, mlp
 from ..paths import delete_blocks, jacobian_by_path_length_brute_force
-from .checking import DEFAULT_TIMEOUT, Check, StudentRaised, WrongAnswer, call_student, plain_tensor, run_checks
+from .checking import (DEFAULT_TIMEOUT, Check, WrongAnswer, call_student, looks_trained, mistake_hint,
+                       output_in_eval_mode, plain_tensor, run_checks)
 from .registry import register
 
 # float32 products of at most six 4×4 matrices of entries ~0.5: correct orders of summation agree to
@@ -63,16 +64,14 @@ _PATHS_MISTAKES: tuple[tuple[Callable[[list[torch.Tensor]], list[torch.Tensor]],
 )
 
 
+def _same_matrices(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return len(a) == len(b) and all(x.shape == y.shape and torch.allclose(x, y, **PATHS_TOLERANCE)
+                                    for x, y in zip(a, b))
+
+
 def _paths_hint(answer: list[torch.Tensor], jacobians: list[torch.Tensor], fallback: str) -> str:
-    right = _reference(jacobians)
-    for mistake, hint in _PATHS_MISTAKES:
-        wrong = mistake(jacobians)
-        if len(wrong) == len(answer) and all(a.shape == w.shape for a, w in zip(answer, wrong)) and all(
-                torch.allclose(a, w, **PATHS_TOLERANCE) for a, w in zip(answer, wrong)) and not (
-                len(wrong) == len(right) and all(torch.allclose(w, r, **PATHS_TOLERANCE)
-                                                 for w, r in zip(wrong, right))):
-            return hint
-    return fallback
+    wrongs = ((mistake(jacobians), hint) for mistake, hint in _PATHS_MISTAKES)
+    return mistake_hint(answer, _reference(jacobians), wrongs, _same_matrices) or fallback
 
 
 def _call_paths(fn: Callable[..., Any], jacobians: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -95,7 +94,7 @@ def _call_paths(fn: Callable[..., Any], jacobians: list[torch.Tensor]) -> list[t
 
 def _expect_paths(fn: Callable[..., Any], jacobians: list[torch.Tensor], what: str) -> None:
     answer, right = _call_paths(fn, jacobians), _reference(jacobians)
-    if len(answer) != len(right) or not all(torch.allclose(a, r, **PATHS_TOLERANCE) for a, r in zip(answer, right)):
+    if not _same_matrices(answer, right):
         fallback = (f"{len(jacobians)} blocks have paths of lengths 0 to {len(jacobians)}: {len(right)} matrices"
                     if len(answer) != len(right) else "compare your P_k with a sum over every path, for two blocks")
         raise WrongAnswer(f"your P_k differ from the sums over all paths ({what})",
@@ -134,31 +133,6 @@ def check_paths_by_length(fn: Callable[..., Any], timeout: float = DEFAULT_TIMEO
 IN_FEATURES, OUT_FEATURES = 5, 3
 
 
-def _looks_trained(depth: int, residual: bool, preactivation: bool, seed: int) -> nn.Sequential:
-    """A net in eval mode whose batch-norm scales and statistics are not their initial values."""
-    with torch.random.fork_rng(devices=[]):  # the student's random state stays as it was
-        torch.manual_seed(seed)
-        net = mlp(depth, 6, IN_FEATURES, OUT_FEATURES, residual=residual, preactivation=preactivation)
-        with torch.no_grad():
-            for layer in net.modules():
-                if isinstance(layer, nn.BatchNorm1d):
-                    layer.weight.uniform_(0.5, 1.5)
-                    layer.bias.normal_(0.0, 0.2)
-            for _ in range(3):
-                net(2.0 * torch.randn(32, IN_FEATURES) + 0.5)
-    return net.eval()
-
-
-def _output(net: nn.Module, x: torch.Tensor) -> Any:
-    try:
-        call_student(net.eval)
-        with torch.no_grad():
-            return plain_tensor(call_student(net, x))
-    except StudentRaised as raised:
-        raise WrongAnswer(f"running the returned net on a batch raised {type(raised.error).__name__}: "
-                          f"{raised.error}", "return a whole net (an nn.Module), not one block") from None
-
-
 def _delete_hint(net: nn.Module, index: int, answer: torch.Tensor, x: torch.Tensor) -> str:
     blocks = len([m for m in net.modules() if isinstance(m, Block)])
     wrong = {"branch only": "your net matches one in which only α was set to 0: in a plain block the identity "
@@ -178,18 +152,17 @@ def _delete_hint(net: nn.Module, index: int, answer: torch.Tensor, x: torch.Tens
             candidates[f"block {neighbour}"] = delete_blocks(net, [neighbour])
             wrong[f"block {neighbour}"] = (f"your net matches the one with block {neighbour} deleted: "
                                            "blocks are counted from 0, first block first")
-    right = delete_blocks(net, [index])(x)
-    for name, candidate in candidates.items():
-        with torch.no_grad():
-            out = candidate.eval()(x)
-        if not torch.allclose(out, right, **DELETE_TOLERANCE) and torch.allclose(answer, out, **DELETE_TOLERANCE):
-            return wrong[name]
-    return "a deleted block computes y = x: which buffers of Block give that, in a plain block too?"
+    with torch.no_grad():
+        outputs = ((candidate.eval()(x), wrong[name]) for name, candidate in candidates.items())
+        hint = mistake_hint(answer, delete_blocks(net, [index])(x), outputs,
+                            lambda a, b: torch.allclose(a, b, **DELETE_TOLERANCE))
+    return hint or "a deleted block computes y = x: which buffers of Block give that, in a plain block too?"
 
 
 def _expect_deleted(fn: Callable[..., Any], depth: int, residual: bool, preactivation: bool, index: int,
                     seed: int) -> None:
-    net = _looks_trained(depth, residual, preactivation, seed)
+    net = looks_trained(lambda: mlp(depth, 6, IN_FEATURES, OUT_FEATURES, residual=residual,
+                                    preactivation=preactivation), seed, IN_FEATURES)
     x = 2.0 * torch.randn(16, IN_FEATURES, generator=torch.Generator().manual_seed(seed)) + 0.5
     original = {key: value.clone() for key, value in net.state_dict().items()}
     answer_net = call_student(fn, net, index)
@@ -199,7 +172,7 @@ def _expect_deleted(fn: Callable[..., Any], depth: int, residual: bool, preactiv
     if not isinstance(answer_net, nn.Module) or answer_net is net:
         raise WrongAnswer("delete_block should return a new net (an nn.Module)",
                           "did you forget `return`?" if answer_net is None else "return the changed copy")
-    answer = _output(answer_net, x)
+    answer = output_in_eval_mode(answer_net, x, "the returned net", "return a whole net (an nn.Module), not one block")
     with torch.no_grad():
         expected = delete_blocks(net, [index])(x)
     if not isinstance(answer, torch.Tensor) or answer.shape != expected.shape:

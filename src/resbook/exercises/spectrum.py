@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .checking import DEFAULT_TIMEOUT, Check, WrongAnswer, call_student, plain_tensor, run_checks
+from .checking import DEFAULT_TIMEOUT, Check, WrongAnswer, call_student, mistake_hint, plain_tensor, run_checks
 from .registry import register
 
 DTYPE = torch.float64
@@ -69,11 +69,10 @@ def _expect_interval(fn: Callable[..., Any], w: torch.Tensor, case: str) -> None
     right = _right_interval(w)
     if math.isclose(lower, right[0], abs_tol=TOLERANCE) and math.isclose(upper, right[1], abs_tol=TOLERANCE):
         return
-    for interval, hint in _WEYL_MISTAKES:
-        wrong = interval(w)
-        if max(abs(a - b) for a, b in zip(wrong, right)) > 1e-6 and max(
-                abs(a - b) for a, b in zip((lower, upper), wrong)) < 1e-6:
-            raise WrongAnswer(f"your interval for {case} is wrong", hint)
+    hint = mistake_hint((lower, upper), right, ((interval(w), hint) for interval, hint in _WEYL_MISTAKES),
+                        lambda a, b: max(abs(x - y) for x, y in zip(a, b)) < 1e-6)
+    if hint:
+        raise WrongAnswer(f"your interval for {case} is wrong", hint)
     raise WrongAnswer(f"your interval for {case} is ({lower:.4g}, {upper:.4g}), not Weyl's",
                       "Weyl: |σ_i(I + W) − 1| ≤ ‖W‖₂, the largest singular value of W")
 
@@ -153,12 +152,10 @@ def _expect_stack(fn: Callable[..., Any], weights: list[torch.Tensor], case: str
     right = _right_stack(weights)
     if torch.allclose(answer.to(DTYPE), right, rtol=1e-9, atol=TOLERANCE):
         return
-    for stack, hint in _STACK_MISTAKES:
-        wrong = stack(weights)
-        if not torch.allclose(wrong, right, atol=1e-6) and torch.allclose(answer.to(DTYPE), wrong, atol=1e-6):
-            raise WrongAnswer(f"your Jacobian for {case} is wrong", hint)
+    hint = mistake_hint(answer.to(DTYPE), right, ((stack(weights), hint) for stack, hint in _STACK_MISTAKES),
+                        lambda a, b: torch.allclose(a, b, atol=1e-6))
     raise WrongAnswer(f"your Jacobian for {case} is wrong",
-                      "write the stack for two layers by hand and differentiate it")
+                      hint or "write the stack for two layers by hand and differentiate it")
 
 
 def _random_weights(layers: int, n: int, seed: int) -> list[torch.Tensor]:
