@@ -22,13 +22,13 @@ import torch
 from nbclient import NotebookClient
 from torch import nn
 
+from exercise_cases import SHORT, spins_forever, verdict
 from resbook.exercises import _in_process, _isolation
 from resbook.exercises.checking import MAX_TIMEOUT, OUTPUT_LIMIT, Check, WrongAnswer, call_student, run_checks
 from resbook.exercises.degradation import check_deeper_twin, check_residual_forward
 from resbook.models import Block, residual_mlp, weight_layers
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-SHORT = 0.3  # seconds: far above what a case takes (milliseconds), far below a runaway loop
 SLACK = 2.5  # seconds a stopped case may take beyond its limit (a fork, a kill, a loaded 2-core machine)
 
 
@@ -62,14 +62,6 @@ def lines_of(capsys):
     return capsys.readouterr().out.splitlines()
 
 
-def verdict(capsys, checker, fn, **options):
-    """Run a checker; return (passed, the one line it printed), asserting it printed exactly one line."""
-    passed = checker(fn, **options)
-    lines = lines_of(capsys)
-    assert len(lines) == 1, lines
-    return passed, lines[0]
-
-
 def same_value(a, b):
     """Equality that also compares tensors and arrays (nested in tuples, as NumPy's random state is)."""
     if isinstance(a, torch.Tensor):
@@ -97,11 +89,6 @@ def swallows_everything(*args):
             time.sleep(0.1)
         except:  # noqa: E722 - the point: a bare except that swallows the checker's stop
             pass
-
-
-def spins_forever(*args):
-    while True:
-        pass
 
 
 def ignores_sigalrm(*args):
@@ -238,14 +225,21 @@ def test_in_a_forked_child_what_the_function_changes_never_reaches_the_kernel(ca
     assert passed and not hasattr(torch, "resbook_was_here")
 
 
-def test_a_child_forked_after_multithreaded_torch_work_does_not_hang(capsys):
+@pytest.fixture
+def multithreaded_torch():
+    """Torch on two threads with its intra-op pool started by a parallel op, as after a chapter's work; the
+    thread count back afterwards."""
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         torch.randn(512, 512) @ torch.randn(512, 512)  # the parent's intra-op pool is now started
-        passed, _ = verdict(capsys, check_residual_forward, residual_forward, timeout=SHORT * 10)
+        yield
     finally:
         torch.set_num_threads(threads)
+
+
+def test_a_child_forked_after_multithreaded_torch_work_does_not_hang(capsys, multithreaded_torch):
+    passed, _ = verdict(capsys, check_residual_forward, residual_forward, timeout=SHORT * 10)
     assert passed
 
 
@@ -298,7 +292,8 @@ def test_an_interrupt_during_a_check_ends_it_and_reaches_the_caller(where, monke
         assert not [t for t in threading.enumerate() if t.name == "resbook-exercise-check" and t.is_alive()]
 
 
-def test_a_function_that_raises_the_thread_count_after_multithreaded_torch_work_gets_its_verdict(capsys):
+def test_a_function_that_raises_the_thread_count_after_multithreaded_torch_work_gets_its_verdict(capsys,
+                                                                                                  multithreaded_torch):
     # A forked child whose torch thread pool grows past one hangs in its next parallel op; in the child
     # torch.set_num_threads is ignored, so a correct function that calls it passes, and quickly.
     def grows_the_pool(x, weights):
@@ -306,13 +301,7 @@ def test_a_function_that_raises_the_thread_count_after_multithreaded_torch_work_
         torch.randn(512, 512) @ torch.randn(512, 512)  # a parallel op: it hangs if the pool grew
         return residual_forward(x, weights)
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        torch.randn(512, 512) @ torch.randn(512, 512)  # the parent's intra-op pool is now started
-        passed, line = verdict(capsys, check_residual_forward, grows_the_pool, timeout=SHORT * 10)
-    finally:
-        torch.set_num_threads(threads)
+    passed, line = verdict(capsys, check_residual_forward, grows_the_pool, timeout=SHORT * 10)
     assert passed, line
 
 

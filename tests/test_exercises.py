@@ -2,6 +2,7 @@
 found without being listed, accepts its chapter's own solution, rejects stubs, runaway code and
 non-functions, and always answers in one printed line. (Each chapter's checkers have their own
 test file for the mistakes they name, e.g. tests/test_exercises_degradation.py.)"""
+import operator
 import os
 import shutil
 import signal
@@ -17,40 +18,16 @@ from nbclient import NotebookClient
 from torch import nn
 
 import chapter_cells
+from exercise_cases import SHORT, not_written, spins_forever, verdict
 from resbook import exercises
 from resbook.exercises import Check, registry, run_checks
-from resbook.exercises.checking import call_student
+from resbook.exercises.checking import (WrongAnswer, call_student, expect_tensor_like, looks_trained, mistake_hint,
+                                       output_in_eval_mode)
+from resbook.models import mlp
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-SHORT = 0.3  # seconds: far above what any case takes (milliseconds), far below a runaway loop
 REGISTERED = dict(exercises.registered())
 CHECKERS = sorted(REGISTERED)
-
-
-def verdict(capsys, checker, fn, **options):
-    """Run a checker; return (passed, the one line it printed), asserting it printed exactly one line."""
-    passed = checker(fn, **options)
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1, lines
-    assert "Traceback" not in lines[0]
-    return passed, lines[0]
-
-
-def not_written(*args):
-    raise NotImplementedError
-
-
-def spins_forever(*args):
-    while True:
-        pass
-
-
-def case_number(checker_name: str, case_starts: str) -> tuple[int, int]:
-    """(number of the registered case whose name starts with ``case_starts``, number of cases)."""
-    checks = REGISTERED[checker_name].checks
-    numbers = [n for n, check in enumerate(checks, start=1) if check.case.startswith(case_starts)]
-    assert len(numbers) == 1, [check.case for check in checks]
-    return numbers[0], len(checks)
 
 
 # --- the register: every chapter's checkers, found without a list ---------------------------------
@@ -297,6 +274,81 @@ def test_an_alarm_armed_by_someone_else_is_left_running(capsys):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+# --- what the chapters' cases share (resbook.exercises.checking) -------------------------------------
+
+def test_mistake_hint_names_the_first_mistake_the_answer_matches_and_never_one_that_gives_the_right_answer():
+    mistakes = [(3, "gives the right answer"), (5, "off by two"), (5, "also off by two")]
+    assert mistake_hint(5, 3, mistakes, operator.eq) == "off by two"
+    assert mistake_hint(3, 3, mistakes, operator.eq) is None
+    assert mistake_hint(9, 3, mistakes, operator.eq) is None
+
+
+def test_mistake_hint_computes_the_wrong_answers_only_until_one_matches():
+    computed = []
+
+    def wrong_answers():
+        for value, hint in [(5, "first"), (7, "second")]:
+            computed.append(value)
+            yield value, hint
+
+    assert mistake_hint(5, 3, wrong_answers(), operator.eq) == "first" and computed == [5]
+
+
+def test_mistake_hint_refuses_a_comparison_that_is_not_a_function():
+    with pytest.raises(TypeError, match="same must be a function of two answers, got str"):
+        mistake_hint(1, 2, [], "==")
+
+
+@pytest.mark.parametrize("answer, problem, hint", [
+    (None, "f should return a torch.Tensor, got NoneType", "return it"),
+    ([0.0], "f should return a torch.Tensor, got list", ""),
+    (torch.zeros(2, 3), "f should return a torch.float32 tensor of shape (3, 2) like its input, "
+                        "got torch.float32 of shape (2, 3)", "same shape"),
+    (torch.zeros(3, 2, dtype=torch.float64), "f should return a torch.float32 tensor of shape (3, 2) like its input, "
+                                             "got torch.float64 of shape (3, 2)", "same shape"),
+])
+def test_expect_tensor_like_says_what_came_back_instead_of_a_tensor_like_the_model(answer, problem, hint):
+    with pytest.raises(WrongAnswer) as raised:
+        expect_tensor_like("f", answer, torch.ones(3, 2), "its input", none_hint="return it", shape_hint="same shape")
+    assert (raised.value.problem, raised.value.hint) == (problem, hint)
+
+
+def test_expect_tensor_like_returns_a_right_answer_and_refuses_a_model_that_is_not_a_tensor():
+    answer = torch.zeros(3, 2)
+    assert expect_tensor_like("f", answer, torch.ones(3, 2), "x", none_hint="", shape_hint="") is answer
+    with pytest.raises(TypeError, match="like must be a torch.Tensor, got list"):
+        expect_tensor_like("f", answer, [1.0], "x", none_hint="", shape_hint="")
+
+
+def test_looks_trained_draws_one_eval_mode_net_per_seed_with_moved_batch_norm_and_keeps_the_random_state():
+    state = torch.get_rng_state()
+    first, again = (looks_trained(lambda: mlp(4, 6, 5, 3, residual=True), 1, 5) for _ in range(2))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert not any(module.training for module in first.modules())
+    norms = [m for m in first.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert norms and all(m.running_mean.any() and not torch.equal(m.weight, torch.ones_like(m.weight)) for m in norms)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+
+
+@pytest.mark.parametrize("make_net, seed, in_features, error, message", [
+    (None, 0, 5, TypeError, "make_net must be a function"), (mlp, 0.5, 5, TypeError, "seed must be an int"),
+    (mlp, 0, 0, ValueError, "in_features must be >= 1")])
+def test_looks_trained_refuses_arguments_it_cannot_use(make_net, seed, in_features, error, message):
+    with pytest.raises(error, match=message):
+        looks_trained(make_net, seed, in_features)
+
+
+def test_output_in_eval_mode_runs_the_net_in_eval_mode_and_reports_its_error_as_a_wrong_answer():
+    net, x = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.9)).train(), torch.ones(4, 2)
+    output = output_in_eval_mode(net, x, "the net", "a hint")
+    assert not net.training and not output.requires_grad and torch.allclose(output, x @ net[0].weight.T + net[0].bias)
+    with pytest.raises(WrongAnswer, match="running the net on a batch raised RuntimeError: ") as raised:
+        output_in_eval_mode(nn.Linear(3, 2), x, "the net", "a hint")
+    assert raised.value.hint == "a hint"
+    with pytest.raises(TypeError, match="net must be a torch.nn.Module, got function"):
+        output_in_eval_mode(lambda v: v, x, "the net", "a hint")
 
 
 # --- in a real kernel ---------------------------------------------------------------------------

@@ -8,18 +8,9 @@ import torch
 from torch import nn
 
 from chapter_cells import reference_solution
-from resbook.exercises import check_deeper_twin, check_residual_forward, registered
+from exercise_cases import assert_accepted, assert_refused, assert_refused_in
+from resbook.exercises import check_deeper_twin, check_residual_forward
 from resbook.models import Block, mlp
-from test_exercises import verdict  # run a checker, assert it printed one line
-
-
-
-def failed_case(checker, case_starts: str) -> str:
-    """The start of the line that reports a failure of the registered case whose name starts with ``case_starts``."""
-    checks = registered()[checker.__name__].checks
-    numbers = [n for n, check in enumerate(checks, start=1) if check.case.startswith(case_starts)]
-    assert len(numbers) == 1, [check.case for check in checks]
-    return f"✗ check {numbers[0]} of {len(checks)} ({checks[numbers[0] - 1].case}): "
 
 
 def residual_forward(x, weights):
@@ -62,9 +53,7 @@ RESIDUAL_FORWARD_MISTAKES = [
 
 @pytest.mark.parametrize("mistake, hint", RESIDUAL_FORWARD_MISTAKES)
 def test_residual_forward_checker_names_each_common_mistake(capsys, mistake, hint):
-    passed, line = verdict(capsys, check_residual_forward, mistake)
-    assert passed is False
-    assert line.startswith("✗ check ") and hint in line
+    assert_refused(capsys, check_residual_forward, mistake, hint)
 
 
 def test_residual_forward_checker_says_which_case_a_partly_written_function_fails(capsys):
@@ -73,10 +62,8 @@ def test_residual_forward_checker_says_which_case_a_partly_written_function_fail
             raise NotImplementedError
         return residual_forward(x, weights)
 
-    passed, line = verdict(capsys, check_residual_forward, partly_written)
-    assert passed is False
-    assert line.startswith(failed_case(check_residual_forward, "no blocks")
-                           + "residual_forward raised NotImplementedError.")
+    assert_refused_in(capsys, check_residual_forward, partly_written, "no blocks",
+                      saying="residual_forward raised NotImplementedError.")
 
 
 def test_residual_forward_checker_catches_a_net_that_is_not_the_identity_at_zero_weights(capsys):
@@ -85,18 +72,15 @@ def test_residual_forward_checker_catches_a_net_that_is_not_the_identity_at_zero
             return torch.relu(x)
         return residual_forward(x, weights)
 
-    passed, line = verdict(capsys, check_residual_forward, wrong_only_at_zero)
-    assert passed is False
-    assert line.startswith(failed_case(check_residual_forward, "all-zero weights")
-                           + "with all-zero weights a residual net should return its input unchanged "
-                           "— yours did not. Hint: ")
+    assert_refused_in(capsys, check_residual_forward, wrong_only_at_zero, "all-zero weights",
+                      saying="with all-zero weights a residual net should return its input unchanged "
+                             "— yours did not. Hint: ")
 
 
 def test_residual_forward_checker_accepts_an_einsum_solution(capsys):
     # The same sums in another order: within the stated tolerance.
-    passed, _ = verdict(capsys, check_residual_forward,
-                        blockwise(lambda x, W: x + torch.einsum("bi,ij->bj", x, W).clamp(min=0)))
-    assert passed
+    assert_accepted(capsys, check_residual_forward,
+                    blockwise(lambda x, W: x + torch.einsum("bi,ij->bj", x, W).clamp(min=0)))
 
 
 # --- deeper_twin --------------------------------------------------------------------------------
@@ -144,9 +128,7 @@ DEEPER_TWIN_MISTAKES = [
 
 @pytest.mark.parametrize("mistake, hint", DEEPER_TWIN_MISTAKES)
 def test_deeper_twin_checker_names_each_common_mistake(capsys, mistake, hint):
-    passed, line = verdict(capsys, check_deeper_twin, mistake)
-    assert passed is False
-    assert line.startswith("✗ check ") and hint in line
+    assert_refused(capsys, check_deeper_twin, mistake, hint)
 
 
 def test_deeper_twin_checker_tries_a_net_with_no_blocks_yet(capsys):
@@ -155,9 +137,8 @@ def test_deeper_twin_checker_tries_a_net_with_no_blocks_yet(capsys):
         end = max(i for i, m in enumerate(layers) if isinstance(m, Block)) + 1
         return nn.Sequential(*layers[:end], *zero_blocks(net[-1].in_features, extra_blocks), *layers[end:])
 
-    passed, line = verdict(capsys, check_deeper_twin, after_last_block)
-    assert passed is False
-    assert line.startswith(failed_case(check_deeper_twin, "a depth-2 net")) and "deeper_twin raised ValueError" in line
+    line = assert_refused_in(capsys, check_deeper_twin, after_last_block, "a depth-2 net")
+    assert "deeper_twin raised ValueError" in line
 
 
 def test_deeper_twin_checker_leaves_the_global_random_state_alone(capsys):
@@ -166,6 +147,5 @@ def test_deeper_twin_checker_leaves_the_global_random_state_alone(capsys):
             return deeper_twin(net, extra_blocks)
 
     state = torch.get_rng_state()
-    passed, _ = verdict(capsys, check_deeper_twin, deeper_twin_without_randomness)
-    assert passed
+    assert_accepted(capsys, check_deeper_twin, deeper_twin_without_randomness)
     assert torch.equal(torch.get_rng_state(), state)

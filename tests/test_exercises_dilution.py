@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from chapter_cells import reference_solution
+from exercise_cases import assert_accepted, assert_refused, assert_refused_in
 from resbook.exercises import check_dilution, check_gsc
-from test_exercises import verdict  # run a checker, assert it printed one line
 
 
 def dilution(inputs, outputs, held_inputs, held_outputs):
@@ -51,9 +51,7 @@ DILUTION_MISTAKES = [
 
 @pytest.mark.parametrize("mistake, hint", DILUTION_MISTAKES)
 def test_dilution_checker_names_each_common_mistake(capsys, mistake, hint):
-    passed, line = verdict(capsys, check_dilution, mistake)
-    assert passed is False
-    assert line.startswith("✗ check ") and hint in line
+    assert_refused(capsys, check_dilution, mistake, hint)
 
 
 def test_dilution_checker_wants_an_affine_function_to_be_infinitely_diluted(capsys):
@@ -61,8 +59,8 @@ def test_dilution_checker_wants_an_affine_function_to_be_infinitely_diluted(caps
         k = dilution(*pairs)
         return 10.0 if k > 1e6 else k
 
-    passed, line = verdict(capsys, check_dilution, finite_for_affine)
-    assert passed is False and "(an affine function)" in line and "k is infinite" in line
+    line = assert_refused_in(capsys, check_dilution, finite_for_affine, "an affine function")
+    assert "k is infinite" in line
 
 
 def test_dilution_checker_accepts_the_normal_equations_and_an_infinite_k(capsys):
@@ -75,8 +73,7 @@ def test_dilution_checker_accepts_the_normal_equations_and_an_infinite_k(capsys)
         size = q(remainder)
         return math.inf if size < 1e-9 * q(held_f - held_f.mean(0)) else float(q((held_v - v.mean(0)) @ S) / size)
 
-    passed, _ = verdict(capsys, check_dilution, normal_equations)
-    assert passed
+    assert_accepted(capsys, check_dilution, normal_equations)
 
 
 def gsc_with(norm_per, ratio="in/out"):
@@ -107,11 +104,8 @@ GSC_MISTAKES = [
 
 @pytest.mark.parametrize("mistake, hint", GSC_MISTAKES)
 def test_gsc_checker_names_each_common_mistake(capsys, mistake, hint):
-    passed, line = verdict(capsys, check_gsc, mistake)
-    assert passed is False
-    assert line.startswith("✗ check ") and hint in line
+    assert_refused(capsys, check_gsc, mistake, hint)
 
 
 def test_gsc_checker_accepts_a_one_element_tensor_answer(capsys):
-    passed, _ = verdict(capsys, check_gsc, lambda *args: torch.tensor(gsc(*args), dtype=torch.float64))
-    assert passed
+    assert_accepted(capsys, check_gsc, lambda *args: torch.tensor(gsc(*args), dtype=torch.float64))

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from chapter_cells import reference_solution
+from exercise_cases import assert_accepted, assert_refused
 from resbook.exercises import check_branch_scale, check_identity_block
 from resbook.models import Block
-from test_exercises import verdict  # run a checker, assert it printed one line
 
 
 def identity_block(width):
@@ -56,15 +56,12 @@ IDENTITY_BLOCK_MISTAKES = [
 
 @pytest.mark.parametrize("mistake, hint", IDENTITY_BLOCK_MISTAKES)
 def test_identity_block_checker_names_each_common_mistake(capsys, mistake, hint):
-    passed, line = verdict(capsys, check_identity_block, mistake)
-    assert passed is False
-    assert line.startswith("✗ check ") and hint in line
+    assert_refused(capsys, check_identity_block, mistake, hint)
 
 
 def test_identity_block_checker_passes_the_chapters_solution_and_rezero(capsys):
     for answer in (identity_block, lambda width: ReZero(width)):
-        passed, line = verdict(capsys, check_identity_block, answer)
-        assert passed, line
+        assert_accepted(capsys, check_identity_block, answer)
 
 
 def test_the_chapters_identity_block_is_the_identity_and_learns():
@@ -90,15 +87,12 @@ BRANCH_SCALE_MISTAKES = [
 
 @pytest.mark.parametrize("mistake, hint", BRANCH_SCALE_MISTAKES)
 def test_branch_scale_checker_names_each_common_mistake(capsys, mistake, hint):
-    passed, line = verdict(capsys, check_branch_scale, mistake)
-    assert passed is False
-    assert line.startswith("✗ check ") and hint in line
+    assert_refused(capsys, check_branch_scale, mistake, hint)
 
 
 def test_branch_scale_checker_accepts_the_solution_a_tensor_and_a_negative_scale(capsys):
     for answer in (branch_scale, lambda blocks: torch.tensor(blocks ** -0.5), lambda blocks: -(blocks ** -0.5)):
-        passed, line = verdict(capsys, check_branch_scale, answer)
-        assert passed, line
+        assert_accepted(capsys, check_branch_scale, answer)
 
 
 def test_the_chapters_branch_scale_keeps_the_derived_growth_below_e():

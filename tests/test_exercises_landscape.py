@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from chapter_cells import reference_solution
+from exercise_cases import assert_accepted, assert_refused, refusals
 from resbook.exercises import check_count_local_minima, check_filter_normalise
 from resbook.landscape import local_minima
-from test_exercises import verdict  # run a checker, assert it printed one line
 
 
 def filter_normalise(direction, weight):
@@ -66,8 +66,7 @@ def test_filter_normalise_checker_passes_the_chapters_solution_and_another_corre
         return torch.stack([d * w.norm() / d.norm() for d, w in zip(direction, weight)])
 
     for answer in (filter_normalise, row_by_row):
-        passed, line = verdict(capsys, check_filter_normalise, answer)
-        assert passed is True and line.startswith("✓")
+        assert_accepted(capsys, check_filter_normalise, answer)
 
 
 # --- count_local_minima ---------------------------------------------------------------------------
@@ -99,16 +98,12 @@ COUNT_MINIMA_MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize("checker, mistake, hint",
-                         [(check_filter_normalise, *m) for m in FILTER_NORMALISE_MISTAKES]
-                         + [(check_count_local_minima, *m) for m in COUNT_MINIMA_MISTAKES])
+@pytest.mark.parametrize("checker, mistake, hint", refusals({check_filter_normalise: FILTER_NORMALISE_MISTAKES,
+                                                             check_count_local_minima: COUNT_MINIMA_MISTAKES}))
 def test_each_checker_rejects_each_mistake_its_hints_name_with_that_hint(capsys, checker, mistake, hint):
-    passed, line = verdict(capsys, checker, mistake)
-    assert passed is False
-    assert line.startswith("✗ check ") and hint in line
+    assert_refused(capsys, checker, mistake, hint)
 
 
 def test_count_local_minima_checker_accepts_a_numpy_integer_and_the_chapters_solution(capsys):
     for answer in (count_local_minima, lambda grid: np.int64(local_minima(grid))):
-        passed, line = verdict(capsys, check_count_local_minima, answer)
-        assert passed is True and line.startswith("✓")
+        assert_accepted(capsys, check_count_local_minima, answer)

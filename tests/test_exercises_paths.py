@@ -7,18 +7,10 @@ import pytest
 import torch
 
 from chapter_cells import reference_solution
-from resbook.exercises import check_delete_block, check_paths_by_length, registered
+from exercise_cases import assert_accepted, assert_refused, assert_refused_in, refusals
+from resbook.exercises import check_delete_block, check_paths_by_length
 from resbook.exercises.paths import _upward_in_place as upward  # the mistake its hint names
 from resbook.models import Block
-from test_exercises import verdict  # run a checker, assert it printed one line
-
-
-def failed_case(checker, case_starts: str) -> str:
-    """The start of the line that reports a failure of the registered case whose name starts with ``case_starts``."""
-    checks = registered()[checker.__name__].checks
-    numbers = [n for n, check in enumerate(checks, start=1) if check.case.startswith(case_starts)]
-    assert len(numbers) == 1, [check.case for check in checks]
-    return f"✗ check {numbers[0]} of {len(checks)} ({checks[numbers[0] - 1].case}): "
 
 
 def paths_by_length(jacobians):
@@ -59,14 +51,12 @@ PATHS_MISTAKES = [
 
 
 def test_paths_checker_accepts_the_chapters_solution(capsys):
-    passed, line = verdict(capsys, check_paths_by_length, paths_by_length)
-    assert passed is True and line.startswith("✓ paths_by_length passed")
+    assert_accepted(capsys, check_paths_by_length, paths_by_length)
 
 
 def test_paths_checker_catches_an_answer_right_only_for_commuting_matrices(capsys):
     # Right for one block (one path per length), wrong as soon as the order of two products matters.
-    passed, line = verdict(capsys, check_paths_by_length, wrong_order)
-    assert line.startswith(failed_case(check_paths_by_length, "two blocks by hand"))
+    assert_refused_in(capsys, check_paths_by_length, wrong_order, "two blocks by hand")
 
 
 # --- delete_block ------------------------------------------------------------------------------
@@ -103,17 +93,13 @@ DELETE_MISTAKES = [
 
 
 @pytest.mark.parametrize("checker, mistake, hint",
-                         [(check_paths_by_length, *case) for case in PATHS_MISTAKES]
-                         + [(check_delete_block, *case) for case in DELETE_MISTAKES])
+                         refusals({check_paths_by_length: PATHS_MISTAKES, check_delete_block: DELETE_MISTAKES}))
 def test_each_checker_names_each_common_mistake(capsys, checker, mistake, hint):
-    passed, line = verdict(capsys, checker, mistake)
-    assert passed is False
-    assert line.startswith("✗ check ") and hint in line
+    assert_refused(capsys, checker, mistake, hint)
 
 
 def test_only_alpha_zero_passes_residual_nets_and_fails_on_the_plain_net(capsys):
-    passed, line = verdict(capsys, check_delete_block, branch_only)
-    assert line.startswith(failed_case(check_delete_block, "a 8-layer plain"))
+    assert_refused_in(capsys, check_delete_block, branch_only, "a 8-layer plain")
 
 
 def test_removing_the_block_from_the_sequential_is_an_equally_right_deletion(capsys):
@@ -122,5 +108,4 @@ def test_removing_the_block_from_the_sequential_is_an_equally_right_deletion(cap
         block = [m for m in copied.modules() if isinstance(m, Block)][index]
         return torch.nn.Sequential(*[m for m in copied if m is not block])
 
-    passed, line = verdict(capsys, check_delete_block, removed)
-    assert passed is True, line
+    assert_accepted(capsys, check_delete_block, removed)

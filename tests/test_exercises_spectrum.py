@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from chapter_cells import reference_solution
+from exercise_cases import assert_accepted, assert_refused, assert_refused_in
 from resbook.exercises import check_residual_stack_jacobian, check_weyl_interval
-from test_exercises import verdict  # run a checker, assert it printed one line
 
 
 def weyl_interval(W):
@@ -41,15 +41,14 @@ WEYL_MISTAKES = [
 
 @pytest.mark.parametrize("mistake, hint", WEYL_MISTAKES)
 def test_weyl_interval_checker_names_each_common_mistake(capsys, mistake, hint):
-    passed, line = verdict(capsys, check_weyl_interval, mistake)
-    assert passed is False
-    assert line.startswith("✗ check ") and hint in line
+    assert_refused(capsys, check_weyl_interval, mistake, hint)
 
 
 def test_spectral_radius_mistake_is_caught_only_by_the_non_normal_case(capsys):
     # For a diagonal (normal) W, max |λ| is ‖W‖₂: the first case cannot tell them apart; the second must.
-    passed, line = verdict(capsys, check_weyl_interval, sized(lambda W: torch.linalg.eigvals(W).abs().max().item()))
-    assert passed is False and line.startswith("✗ check 2 of 3 (non-normal W)")
+    assert_refused_in(capsys, check_weyl_interval, sized(lambda W: torch.linalg.eigvals(W).abs().max().item()),
+                      "non-normal W", saying="your interval for a non-normal 4 × 4 W (seed 0) is wrong. "
+                                             "Hint: your interval matches 1 ± the spectral radius")
 
 
 def test_weyl_interval_checker_accepts_tensors_and_an_svd_solution(capsys):
@@ -57,8 +56,7 @@ def test_weyl_interval_checker_accepts_tensors_and_an_svd_solution(capsys):
         top = torch.linalg.svdvals(W)[0]
         return torch.stack([1 - top, 1 + top])
 
-    passed, _ = verdict(capsys, check_weyl_interval, by_svd)
-    assert passed
+    assert_accepted(capsys, check_weyl_interval, by_svd)
 
 
 def stack(factor, order=1):
@@ -90,9 +88,7 @@ STACK_MISTAKES = [
 
 @pytest.mark.parametrize("mistake, hint", STACK_MISTAKES)
 def test_residual_stack_jacobian_checker_names_each_common_mistake(capsys, mistake, hint):
-    passed, line = verdict(capsys, check_residual_stack_jacobian, mistake)
-    assert passed is False
-    assert line.startswith("✗ check ") and hint in line
+    assert_refused(capsys, check_residual_stack_jacobian, mistake, hint)
 
 
 def test_residual_stack_jacobian_checker_accepts_autograd(capsys):
@@ -103,5 +99,4 @@ def test_residual_stack_jacobian_checker_accepts_autograd(capsys):
             return x
         return torch.autograd.functional.jacobian(run, torch.zeros(len(weights[0]), dtype=weights[0].dtype))
 
-    passed, _ = verdict(capsys, check_residual_stack_jacobian, by_autograd)
-    assert passed
+    assert_accepted(capsys, check_residual_stack_jacobian, by_autograd)
