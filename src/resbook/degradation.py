@@ -18,6 +18,7 @@ import torch
 
 from ._checks import check_choice, check_dataset, check_int
 from .data import Dataset
+from .device import on_one_thread
 from .gradients import gradient_norms_per_layer
 from .grid import GridRuns, train_grid
 from .models import KINDS, twins
@@ -137,6 +138,7 @@ def _median_and_range(losses: list[float]) -> str:
     return text + (f", {diverged} of {len(losses)} diverged" if diverged else "")
 
 
+@on_one_thread  # builds and measures small nets: one CPU thread is fastest (see make bench)
 def first_to_last_gradient_ratio(data: Dataset, depths: Sequence[int], *, width: int, seed: int = 0,
                                  norm: str | None = "batch", batch_size: int | None = None,
                                  batches: int = 8) -> dict[str, list[float]]:

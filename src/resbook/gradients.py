@@ -13,10 +13,12 @@ from torch import nn
 
 from ._checks import check_dataset, check_module
 from .data import Dataset
+from .device import on_one_thread
 from .models import Block, weight_layers
 from .training import check_fits, loss_function
 
 
+@on_one_thread  # small layers: extra CPU threads only add overhead, and spin on a busy machine
 def gradient_norms_per_layer(model: nn.Module, data: Dataset) -> list[float]:
     """‖∂L/∂W_l‖ (Frobenius) for every weight layer l from input to output, on the whole of ``data``.
 
@@ -36,6 +38,7 @@ def gradient_norms_per_layer(model: nn.Module, data: Dataset) -> list[float]:
     return [float(g.norm()) for g in grads]
 
 
+@on_one_thread
 def backward_signal_norms(model: nn.Module, data: Dataset) -> list[float]:
     """‖∂L/∂x_l‖ (Frobenius, over all samples) for the signal x_l between blocks, l = 0 … B, on the whole of ``data``.
 
