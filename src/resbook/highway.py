@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -100,6 +101,33 @@ COMPARED = tuple(list(VARIANTS)[:6])  # the six nets whose gradient the chapter 
 PRE_ACTIVATION = ("residual, pre-activation", "plain, pre-activation")
 
 
+def _sequence(name: str, values: object) -> Sequence:
+    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, range)) or len(values) == 0:
+        raise TypeError(f"{name} must be a non-empty sequence (a tuple or list), got {values!r}"[:200])
+    return values
+
+
+def _names(name: str, values: object, allowed: Sequence[str]) -> list[str]:
+    """``values`` as a list if it is a non-empty sequence of names out of ``allowed``; otherwise raise."""
+    return [check_choice(f"{name}[{i}]", v, tuple(allowed)) for i, v in enumerate(_sequence(name, values))]
+
+
+def _ints(name: str, values: object, minimum: int, distinct: bool = False) -> list[int]:
+    """``values`` as a list if it is a non-empty sequence of ints >= ``minimum`` (each once if ``distinct``)."""
+    checked = [check_int(f"{name}[{i}]", v, minimum, 2**64 - 1) for i, v in enumerate(_sequence(name, values))]
+    if distinct and len(set(checked)) != len(checked):
+        raise ValueError(f"{name} must be distinct, got {checked}")
+    return checked
+
+
+def _numbers(name: str, values: object) -> np.ndarray:
+    """``values`` as a float array, or a TypeError naming the argument when they are not numbers."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a sequence of numbers, got {values!r}"[:200]) from None
+
+
 def _variant(name: str) -> Variant:
     return VARIANTS[check_choice("variant", name, VARIANTS)]
 
@@ -129,7 +157,11 @@ class GradientSweep:
 
     def _runs(self, variant: str, depth: int, measure: str) -> list[np.ndarray]:
         runs = self.norms[check_choice("measure", measure, MEASURES)]
-        if (variant, depth) not in runs:
+        try:
+            measured = (variant, depth) in runs
+        except TypeError:  # unhashable
+            raise TypeError(f"variant must be a name and depth an int, got {variant!r} and {depth!r}") from None
+        if not measured:
             raise ValueError(f"no measurement for variant {variant!r} at depth {depth}")
         return runs[variant, depth]
 
@@ -140,8 +172,10 @@ def gradient_sweep(batches: Sequence[Dataset], variants: Sequence[str], depths: 
     """Measure every variant at every depth and seed at initialisation, on each minibatch of ``batches``
     (median over them), or the trained ``models[variant][i]`` of seed i when given (one depth). The weight
     gradients are measured at ``weight_depths`` only (default: every depth), the backward signal at all."""
-    if not batches or not all(isinstance(b, Dataset) for b in batches):
+    if not isinstance(batches, Sequence) or not batches or not all(isinstance(b, Dataset) for b in batches):
         raise TypeError("batches must be a non-empty sequence of resbook.data.Dataset minibatches")
+    variants, depths = _names("variants", variants, VARIANTS), _ints("depths", depths, 2)
+    width, seeds = check_int("width", width, 1), _ints("seeds", seeds, 0, distinct=True)
     first, weight_depths = batches[0], depths if weight_depths is None else weight_depths
     norms: dict[str, dict] = {name: {} for name in MEASURES}
     with one_thread():  # thousands of tiny operations: a second thread only waits
@@ -181,9 +215,11 @@ def forward_signal_norms(model: nn.Module, data: Dataset) -> list[float]:
 def train_variants(data: Dataset, variants: Sequence[str], depth: int, *, width: int, seeds: Sequence[int],
                    recipe: Recipe) -> GridRuns:
     """Train every variant at ``depth`` for every seed, nets of one architecture side by side."""
+    variants, seeds = _names("variants", variants, VARIANTS), _ints("seeds", seeds, 0)
+
     def build(name: str, seed: int) -> nn.Module:
         return _variant(name).build(depth, width, data.n_features, data.n_outputs, seed)
-    return train_grid(build, list(variants), list(seeds), data, recipe)
+    return train_grid(build, variants, seeds, data, recipe)
 
 
 # --- the math: the Jacobian through the blocks ------------------------------------------------
@@ -204,8 +240,9 @@ def block_jacobians(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tenso
     if model.training:
         raise ValueError("model must be in evaluation mode (model.eval()): in training mode batch norm mixes samples")
     blocks = blocks_of(model)
-    if x.ndim != 1:
-        raise ValueError(f"x must be one sample (1-D, the width of the blocks), got shape {tuple(x.shape)}")
+    width = next(m for m in blocks[0].branch.modules() if isinstance(m, nn.Linear)).in_features
+    if x.ndim != 1 or x.shape[0] != width:
+        raise ValueError(f"x must be one sample (1-D, the width {width} of the blocks), got shape {tuple(x.shape)}")
     jacobians, product = [], torch.eye(x.shape[0], dtype=x.dtype)
     for block in blocks:
         branch_jacobian = jacrev(_per_sample(block.branch))(x)
@@ -260,6 +297,9 @@ def dead_branch_gradients(width: int = 8, samples: int = 16, seed: int = 0) -> D
 def input_grid(points: int, low: float = -2.0, high: float = 2.0) -> torch.Tensor:
     """``points`` equally spaced 1-D inputs from ``low`` to ``high``, as a (points × 1) batch."""
     points = check_int("points", points, 8)
+    for name, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise ValueError(f"low must be below high, both finite; got {low!r}, {high!r}")
     return torch.linspace(low, high, points)[:, None]
@@ -299,11 +339,11 @@ def input_gradients(models: Sequence[nn.Module], grid: torch.Tensor) -> np.ndarr
     check_tensor("grid", grid)
     if grid.ndim != 2 or grid.shape[1] != 1 or grid.shape[0] < 2:
         raise ValueError(f"grid must be (points × 1) with at least 2 points, got shape {tuple(grid.shape)}")
-    if isinstance(models, nn.Module) or not models:
+    if isinstance(models, nn.Module) or not isinstance(models, Sequence) or not models:
         raise TypeError("models must be a non-empty sequence of torch.nn.Module")
     layers = weight_layers(check_module("models[0]", models[0]))
     if layers[0].in_features != 1 or layers[-1].out_features != 1:
-        raise ValueError("each model must take one input feature and give one output")
+        raise ValueError("models must each take one input feature and give one output")
     with one_thread():  # thousands of tiny operations: a second thread only waits
         rows = [_frozen_gradient(check_module(f"models[{i}]", m), grid) for i, m in enumerate(models)]
     grads = torch.stack(rows)
@@ -315,7 +355,8 @@ def shatter_sweep(kinds: Sequence[str], depths: Sequence[int], seeds: Sequence[i
                   ) -> dict[tuple[str, int], np.ndarray]:
     """Input gradients over ``grid`` of plain and residual 1-D nets (``kinds``) at every depth and seed:
     ``result[kind, depth]`` is seeds × points."""
-    kinds = [check_choice("kind", kind, KINDS) for kind in kinds]
+    kinds, depths = _names("kinds", kinds, KINDS), _ints("depths", depths, 2)
+    seeds = _ints("seeds", seeds, 0, distinct=True)
     variant = Variant("1-D", "one_d", residual=False, norm=norm, preactivation=preactivation)
     result = {}
     for depth in depths:
@@ -368,7 +409,7 @@ def centred_plain(depth: int, width: int, seed: int, grid: torch.Tensor) -> nn.S
 
 def autocorrelation(signal: np.ndarray | Sequence[float]) -> np.ndarray:
     """``r(k) = Σ_i (s_i - s̄)(s_{i+k} - s̄) / Σ_i (s_i - s̄)²`` for lags ``k = 0 … n-1`` (so ``r(0) = 1``)."""
-    s = np.asarray(signal, dtype=float)
+    s = _numbers("signal", signal)
     if s.ndim != 1 or len(s) < 2 or not np.isfinite(s).all():
         raise ValueError(f"signal must be a 1-D sequence of at least 2 finite numbers, got shape {s.shape}")
     s = s - s.mean()
@@ -416,7 +457,7 @@ LAWS = ("exponential", "power law")
 
 def decay_fits(depths: Sequence[float], lengths: Sequence[float]) -> dict[str, DecayFit]:
     """Fit both laws of :class:`DecayFit` to correlation lengths against depth (at least 3 points, all > 0)."""
-    d, ell = np.asarray(depths, dtype=float), np.asarray(lengths, dtype=float)
+    d, ell = _numbers("depths", depths), _numbers("lengths", lengths)
     if d.ndim != 1 or d.shape != ell.shape or len(d) < 3:
         raise ValueError(f"depths and lengths must be 1-D, of one length, with at least 3 points; "
                          f"got shapes {d.shape} and {ell.shape}")
