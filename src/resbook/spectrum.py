@@ -12,6 +12,7 @@ singular values of the input–output Jacobian of real plain and residual MLPs
 from __future__ import annotations
 
 import math
+import numbers
 from copy import deepcopy
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import check_bool, check_choice, check_int, check_positive_float, check_tensor
+from ._checks import check_bool, check_choice, check_int, check_module, check_positive_float, check_tensor
 from .device import on_one_thread
 from .jacobians import freeze_batch_statistics, jacobian_singular_values
 from .models import Block, mlp
@@ -56,6 +57,32 @@ SIZES = {
 }
 
 
+def _sequence(name: str, values: object) -> Sequence:
+    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, range)):
+        raise TypeError(f"{name} must be a sequence (a tuple or list), got {values!r}"[:200])
+    if len(values) == 0:
+        raise ValueError(f"{name} must hold at least one value")
+    return values
+
+
+def _real(name: str, value: object) -> float:
+    """``value`` as a float if it is a finite real number (any sign); otherwise raise, naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def _batch(name: str, inputs: object, width: int | None = None) -> torch.Tensor:
+    """``inputs`` if it is a samples × features tensor (``width`` features when given); otherwise raise."""
+    inputs = check_tensor(name, inputs)
+    if inputs.ndim != 2 or inputs.shape[0] < 2 or (width is not None and inputs.shape[1] != width):
+        raise ValueError(f"{name} must be samples × features (at least 2 samples"
+                         f"{'' if width is None else f', {width} features'}), got shape {tuple(inputs.shape)}")
+    return inputs
+
+
 # --- matrices ---------------------------------------------------------------------------------
 
 def spectral_radius(matrix: torch.Tensor) -> float:
@@ -73,6 +100,7 @@ def random_matrix(n: int, radius: float, *, seed: int, normal: bool = False) -> 
     n = check_int("n", n, 1, 4096)
     radius = check_positive_float("radius", radius)
     seed = check_int("seed", seed, 0, 2**63 - 1)
+    check_bool("normal", normal)
     generator = torch.Generator().manual_seed(seed)
     gaussian = torch.randn(n, n, generator=generator, dtype=DTYPE)
     matrix = gaussian * (radius / spectral_radius(gaussian))
@@ -98,7 +126,7 @@ def jordan_like(n: int, eigenvalue: float, coupling: float) -> torch.Tensor:
     """``λI + cS`` with ``S`` the shift (ones just above the diagonal): every eigenvalue is λ, yet for
     ``c > 0`` the matrix is far from normal and ``‖W^L‖`` can grow for a while when ``|λ| < 1``."""
     n = check_int("n", n, 1, 4096)
-    eigenvalue = float(eigenvalue)
+    eigenvalue = _real("eigenvalue", eigenvalue)
     coupling = check_positive_float("coupling", coupling, allow_zero=True)
     return eigenvalue * torch.eye(n, dtype=DTYPE) + coupling * torch.diag(torch.ones(n - 1, dtype=DTYPE), 1)
 
@@ -151,7 +179,7 @@ def weyl_band_excess(n: int, epsilons: Sequence[float], draws: int, *, seed: int
     Weyl's inequality ``|σ_i(I + W) − 1| ≤ ‖W‖₂`` holds."""
     n = check_int("n", n, 1, 1024)
     draws = check_int("draws", draws, 1, 100_000)
-    epsilons = [check_positive_float(f"epsilons[{i}]", e) for i, e in enumerate(epsilons)]
+    epsilons = [check_positive_float(f"epsilons[{i}]", e) for i, e in enumerate(_sequence("epsilons", epsilons))]
     if not epsilons:
         raise ValueError("epsilons must hold at least one ε")
     generator = torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
@@ -237,6 +265,10 @@ def body_singular_values(net: nn.Sequential, inputs: torch.Tensor) -> torch.Tens
 
     Computed in float64, on a copy: through many layers the singular values span 10¹⁰ or more, and in
     float32 rounding alone would leave ``σ_max·1e-7`` where the true value is zero."""
+    if not isinstance(check_module("net", net), nn.Sequential):
+        raise TypeError(f"net must be an nn.Sequential from resbook.models.mlp, got {type(net).__name__}")
+    first = next((m for m in net.modules() if isinstance(m, nn.Linear)), None)
+    _batch("inputs", inputs, first.in_features if first is not None else None)
     frozen = freeze_batch_statistics(net, inputs).double()
     inputs = inputs.double()
     blocks = [m for m in frozen if isinstance(m, Block)]
@@ -252,7 +284,12 @@ def jacobian_spectra(inputs: torch.Tensor, depths: Sequence[int], seeds: Sequenc
                      out_features: int, norms: Sequence[str | None] = NORMS) -> dict[tuple, torch.Tensor]:
     """``spectra[setting, norm, depth]``: every singular value of ``∂x_L/∂x_0`` at initialisation, over
     seeds and samples (one flat tensor), for each setting of :data:`SETTINGS`."""
-    check_tensor("inputs", inputs)
+    _batch("inputs", inputs)
+    depths, norms = [check_int(f"depths[{i}]", d, 4) for i, d in enumerate(_sequence("depths", depths))], \
+        [check_choice(f"norms[{i}]", n, NORMS) for i, n in enumerate(_sequence("norms", norms))]
+    seeds = [check_int(f"seeds[{i}]", s, 0, 2**63 - 1) for i, s in enumerate(_sequence("seeds", seeds))]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, got {seeds}")
     spectra = {}
     for norm in norms:
         for depth in depths:
@@ -281,10 +318,14 @@ def stream_growth(net: nn.Sequential, inputs: torch.Tensor, blocks: Sequence[int
     in ``blocks``, with the net in training mode (batch norm uses the batch's statistics), in float64 on a
     copy. Random unnormalised branches multiply it by about ``1 + α²`` per block; normalised branches add
     about a constant each, so it grows linearly in ``l``."""
+    if not isinstance(check_module("net", net), nn.Sequential):
+        raise TypeError(f"net must be an nn.Sequential from resbook.models.mlp, got {type(net).__name__}")
     layers = [m for m in net if isinstance(m, Block)]
     if not layers:
         raise ValueError("net has no resbook.models.Block: build it with resbook.models.mlp")
-    wanted = sorted({check_int("blocks", b, 1, len(layers)) for b in blocks})
+    wanted = sorted({check_int("blocks", b, 1, len(layers)) for b in _sequence("blocks", blocks)})
+    first = next(m for m in net.modules() if isinstance(m, nn.Linear))
+    _batch("inputs", inputs, first.in_features)
     copy = deepcopy(net).double().train()
     stem = copy[: list(net).index(layers[0])]
     out = []
@@ -302,6 +343,9 @@ def stream_growth(net: nn.Sequential, inputs: torch.Tensor, blocks: Sequence[int
 
 def spread(values: torch.Tensor, low: float = 0.05, high: float = 0.95) -> tuple[float, float, float]:
     """The ``low`` quantile, median and ``high`` quantile of a set of singular values."""
+    low, high = _real("low", low), _real("high", high)
+    if not 0 <= low <= 0.5 <= high <= 1:
+        raise ValueError(f"low must be in [0, 0.5] and high in [0.5, 1], got low={low!r}, high={high!r}")
     values = check_tensor("values", values).flatten().to(DTYPE)
     if values.numel() == 0:
         raise ValueError("values must hold at least one singular value")
@@ -320,6 +364,11 @@ def plot_jacobian_spectra(ax, spectra: dict[tuple, torch.Tensor], norm: str | No
     normalisation ``norm``: median (line with dots) and 5 % and 95 % quantiles (thin lines, band between)
     of every value, except that for the plain net the values below resolution (:func:`unresolved`: exact zeros
     of its lost rank) are left out; they are a share, reported apart."""
+    if not hasattr(ax, "fill_between"):
+        raise TypeError(f"ax must be a matplotlib Axes (e.g. from plt.subplots()), got {type(ax).__name__}")
+    if not isinstance(spectra, dict):
+        raise TypeError(f"spectra must be a dict (setting, norm, depth) -> tensor (from jacobian_spectra), "
+                        f"got {type(spectra).__name__}")
     depths = sorted({depth for (_, n, depth) in spectra if n == norm})
     if not depths:
         raise ValueError(f"spectra holds no nets with norm={norm!r}")
@@ -349,7 +398,10 @@ def draw_powers(matrix: torch.Tensor, depth: int, max_depth: int, title: str):
     import matplotlib.pyplot as plt
 
     matrix = _square("matrix", matrix)
+    max_depth = check_int("max_depth", max_depth, 1, 100_000)
     depth = check_int("depth", depth, 1, max_depth)
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a str, got {type(title).__name__} {title!r}")
     residual = torch.eye(matrix.shape[0], dtype=DTYPE) + matrix
     figure = plt.figure(figsize=(6.4, 7.2))
     plane = figure.add_subplot(2, 1, 1, projection="polar")
