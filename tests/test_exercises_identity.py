@@ -2,6 +2,8 @@
 hint, and correct answers other than the chapter's pass. The reference answers are the chapter's own
 solution cells (book/01_identity.ipynb)."""
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -57,6 +59,19 @@ IDENTITY_BLOCK_MISTAKES = [
 @pytest.mark.parametrize("mistake, hint", IDENTITY_BLOCK_MISTAKES)
 def test_identity_block_checker_names_each_common_mistake(capsys, mistake, hint):
     assert_refused(capsys, check_identity_block, mistake, hint)
+
+
+def test_a_block_off_the_identity_is_refused_without_a_warning_above_the_verdict():
+    # In a fresh interpreter, as in a notebook: pytest would record the warning instead of printing it.
+    student = """
+from torch import nn
+from resbook.exercises import check_identity_block
+from resbook.models import Block
+branch = lambda w: nn.Sequential(nn.ReLU(), nn.Linear(w, w), nn.ReLU(), nn.Linear(w, w))
+check_identity_block(lambda w: Block(branch(w), 1.0, 1.0, nn.Identity()))
+"""
+    run = subprocess.run([sys.executable, "-W", "always", "-c", student], capture_output=True, text=True, timeout=120)
+    assert "it is off by up to" in run.stdout and "Warning" not in run.stdout + run.stderr, run.stderr
 
 
 def test_identity_block_checker_passes_the_chapters_solution_and_rezero(capsys):
