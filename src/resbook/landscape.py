@@ -13,6 +13,7 @@ the optimisation path in its first principal components.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,6 +57,26 @@ def _skip(skip: object) -> int:
     return 1 if check_bool("skip", skip) else 0
 
 
+def _alpha(alpha: object) -> float:
+    """The toy's target slope: any finite real number."""
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"alpha must be a real number, got {type(alpha).__name__} {alpha!r}")
+    if not math.isfinite(alpha):
+        raise ValueError(f"alpha must be finite, got {alpha!r}")
+    return float(alpha)
+
+
+def _numbers(name: str, values: object) -> np.ndarray:
+    """``values`` as a 1-D float array of finite numbers; otherwise raise, naming the argument."""
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a sequence of numbers, got {values!r}"[:200]) from None
+    if array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of finite numbers, got {values!r}"[:200])
+    return array
+
+
 def toy_loss(w1, w2, alpha: float, skip: bool = False):
     """``L = (w₁w₂ + s − α)²`` with ``s = 1`` with the skip, 0 without (NumPy, torch or sympy values)."""
     return (w1 * w2 + _skip(skip) - alpha) ** 2
@@ -66,7 +87,7 @@ def toy_descent(alpha: float, skip: bool, eps: float, lr: float, steps: int) -> 
 
     ``∂L/∂w₁ = 2r·w₂``, ``∂L/∂w₂ = 2r·w₁`` with the residual ``r = w₁w₂ + s − α``."""
     check_positive_float("lr", lr)
-    shift = _skip(skip)
+    alpha, shift = _alpha(alpha), _skip(skip)
     path = np.empty((check_int("steps", steps, 0) + 1, 2))
     path[0] = check_positive_float("eps", eps, allow_zero=True)
     for step in range(steps):
@@ -91,10 +112,7 @@ def _steps_until_fit(w: np.ndarray, product, gradient, alpha: float, tol: float,
 
 
 def _starts(eps: Sequence[float]) -> np.ndarray:
-    w = np.array(eps, dtype=float).reshape(-1)
-    if w.size == 0 or not np.all(np.isfinite(w)):
-        raise ValueError(f"eps must hold finite starting weights, got {eps!r}")
-    return w
+    return _numbers("eps", eps)
 
 
 def toy_steps_to_fit(alpha: float, skip: bool, eps: Sequence[float], lr: float, *, tol: float = 1e-4,
@@ -102,7 +120,7 @@ def toy_steps_to_fit(alpha: float, skip: bool, eps: Sequence[float], lr: float, 
     """Steps of gradient descent on :func:`toy_loss` from ``w₁ = w₂ = ε`` until the loss is below ``tol``,
     for each ε (``inf`` if not within ``max_steps``). On the diagonal the weights stay equal,
     ``w ← w − 2η(w² + s − α)·w``: the same path as :func:`toy_descent`, for many ε at once."""
-    shift, lr = _skip(skip), check_positive_float("lr", lr)
+    alpha, shift, lr = _alpha(alpha), _skip(skip), check_positive_float("lr", lr)
     return _steps_until_fit(_starts(eps), lambda w: w**2 + shift, lambda w: lr * 2 * (w**2 + shift - alpha) * w,
                             alpha, check_positive_float("tol", tol), check_int("max_steps", max_steps, 1))
 
@@ -115,7 +133,7 @@ def chain_steps_to_fit(depth: int, alpha: float, skip: bool, eps: Sequence[float
     starts at ε and all stay equal, so one number ``u = s + w`` follows
     ``w ← w − η·2(u^L − α)·u^(L−1)`` exactly. ``inf`` where the loss is not below ``tol`` within
     ``max_steps`` (or the run diverges)."""
-    depth, shift = check_int("depth", depth, 1), _skip(skip)
+    depth, shift, alpha = check_int("depth", depth, 1), _skip(skip), _alpha(alpha)
     lr = check_positive_float("lr", lr)
     return _steps_until_fit(_starts(eps), lambda w: (shift + w) ** depth,
                             lambda w: lr * 2 * ((shift + w) ** depth - alpha) * (shift + w) ** (depth - 1),
@@ -126,16 +144,22 @@ def escape_law(eps: Sequence[float], alpha: float, lr: float, skip: bool = False
     """Steps to leave the saddle from ``w₁ = w₂ = ε``, up to a constant: ``ln(1/ε) / ln(1 + 2η(α − s))``.
 
     Near the origin ``w ← w(1 + 2η(α − s))`` along the diagonal: growth by that factor every step."""
-    rate = alpha - _skip(skip)
+    rate = _alpha(alpha) - _skip(skip)
     if not rate > 0:
         raise ValueError(f"the origin is a saddle that descent leaves along w1 = w2 only for alpha - s > 0; "
                          f"got alpha={alpha!r}, skip={skip!r}")
-    return np.log(1 / np.asarray(eps, dtype=float)) / math.log1p(2 * check_positive_float("lr", lr) * rate)
+    eps = _numbers("eps", eps)
+    if not np.all(eps > 0):
+        raise ValueError(f"eps must be > 0, got {eps!r}"[:200])
+    return np.log(1 / eps) / math.log1p(2 * check_positive_float("lr", lr) * rate)
 
 
 def slope_against_log(eps: Sequence[float], steps: Sequence[float]) -> float:
     """The least-squares slope of ``steps`` against ``ln(1/ε)``: measured steps per factor e of ε."""
-    return float(np.polyfit(np.log(1 / np.asarray(eps, dtype=float)), np.asarray(steps, dtype=float), 1)[0])
+    eps, steps = _numbers("eps", eps), _numbers("steps", steps)
+    if len(eps) < 2 or eps.shape != steps.shape or not np.all(eps > 0):
+        raise ValueError(f"eps (> 0) and steps must be of one length, at least 2; got {eps!r} and {steps!r}"[:200])
+    return float(np.polyfit(np.log(1 / eps), steps, 1)[0])
 
 
 # --- slices of real nets -------------------------------------------------------------------------------
@@ -146,6 +170,8 @@ def filter_normalised_direction(model: nn.Module, generator: torch.Generator) ->
     For every weight matrix, row ``i`` (one output unit's filter) of the direction is Gaussian and
     rescaled to ``‖dᵢ‖ = ‖θᵢ‖``; biases and normalisation parameters (1-D) get 0, so they do not move."""
     check_module("model", model)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     direction = {}
     for name, weight in model.named_parameters():
         weight = weight.detach()
@@ -173,7 +199,9 @@ def loss_grid(model: nn.Module, directions: Sequence[dict[str, torch.Tensor]], d
     coords = check_tensor("coords", coords)
     if coords.dim() != 1 or len(coords) < 1:
         raise ValueError(f"coords must be a 1-D tensor of grid positions, got shape {tuple(coords.shape)}")
-    if len(directions) != 2 or any(set(d) != {n for n, _ in model.named_parameters()} for d in directions):
+    names = {n for n, _ in model.named_parameters()}
+    if not isinstance(directions, Sequence) or len(directions) != 2 or any(
+            not isinstance(d, dict) or set(d) != names for d in directions):
         raise ValueError("directions must be two dicts mapping every parameter name of model to a tensor "
                          "(e.g. filter_normalised_direction(model, generator), twice)")
     was_training, loss_of = model.training, loss_function(data.task)
@@ -232,7 +260,7 @@ def negative_share_by_loss(grid: torch.Tensor | np.ndarray, spacing: float,
     points whose loss lies in ``[edges[k], edges[k+1])``, for each band ``k``: where in the slice (the
     basin or its rim) it curves downwards. ``nan`` for a band without points."""
     f = _grid_array(grid)[1:-1, 1:-1]
-    edges = [float(e) for e in edges]
+    edges = list(_numbers("edges", edges))
     if len(edges) < 2 or any(not b > a for a, b in zip(edges, edges[1:])):
         raise ValueError(f"edges must be at least two increasing loss levels, got {edges!r}")
     negative = slice_curvature(grid, spacing)[0] < 0
@@ -244,7 +272,10 @@ def negative_share_by_loss(grid: torch.Tensor | np.ndarray, spacing: float,
 
 
 def _grid_array(grid: torch.Tensor | np.ndarray) -> np.ndarray:
-    f = np.asarray(grid.detach().cpu() if isinstance(grid, torch.Tensor) else grid, dtype=float)
+    try:
+        f = np.asarray(grid.detach().cpu() if isinstance(grid, torch.Tensor) else grid, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"grid must be a 2-D tensor or array of losses, got {type(grid).__name__}") from None
     if f.ndim != 2 or min(f.shape) < 3:
         raise ValueError(f"grid must be a 2-D array of at least 3 × 3 losses, got shape {f.shape}")
     return f
@@ -259,6 +290,10 @@ def train_recording_paths(models: Sequence[nn.Module], data: Dataset, recipe: Re
     (all parameters as one vector) at the start and after every ``every`` steps: one
     ``snapshots × parameters`` tensor per net. A net that diverges keeps the snapshots it had."""
     every = check_int("every", every, 1)
+    if isinstance(models, nn.Module) or not isinstance(models, Sequence) or not models:
+        raise TypeError(f"models must be a non-empty sequence of torch.nn.Module, got {type(models).__name__}")
+    for i, model in enumerate(models):
+        check_module(f"models[{i}]", model)
     paths: list[list[torch.Tensor]] = [[torch.cat([p.detach().flatten() for p in m.parameters()])]
                                        for m in models]
     names = [name for name, _ in models[0].named_parameters()] if models else []
