@@ -154,7 +154,10 @@ def poisson_binomial(probabilities: Sequence[float]) -> np.ndarray:
     With ``p_l = r_l² / (1 + r_l²)`` it is ``e_k(r²) / ∏(1 + r_l²)``: the share of paths of length ``k``
     in ``Σ_S ‖g P_S‖²`` when each block scales a random direction by its branch gain ``r_l``.
     """
-    probabilities = np.asarray(probabilities, dtype=float)
+    try:
+        probabilities = np.asarray(probabilities, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"probabilities must be a sequence of numbers, got {probabilities!r}"[:200]) from None
     if probabilities.ndim != 1 or not np.all((probabilities >= 0) & (probabilities <= 1)):
         raise ValueError(f"probabilities must be a 1-D sequence of numbers in [0, 1], got {probabilities!r}"[:200])
     pmf = np.array([1.0])
@@ -177,10 +180,10 @@ def _split(model: nn.Module) -> tuple[nn.Sequential, list[Block], nn.Sequential]
 def _check_decomposable(blocks: list[Block]) -> None:
     for index, block in enumerate(blocks):
         if not isinstance(block.after, nn.Identity):
-            raise ValueError(f"block {index} applies {type(block.after).__name__} after the sum (post-activation): "
-                             "its skip path is D_l, not I; build the net with preactivation=True")
+            raise ValueError(f"model's block {index} applies {type(block.after).__name__} after the sum "
+                             "(post-activation): its skip path is D_l, not I; build the net with preactivation=True")
         if float(block.identity_gate) != 1.0:
-            raise ValueError(f"block {index} has identity gate {float(block.identity_gate):g}: only residual "
+            raise ValueError(f"model's block {index} has identity gate {float(block.identity_gate):g}: only residual "
                              "blocks (gate 1) split into paths")
 
 
@@ -438,12 +441,14 @@ class Lesion:
     swapped: tuple[tuple[int, int], ...] = ()
 
 
-def _lesioned_state(model: nn.Sequential, lesion: Lesion, positions: list[int]) -> dict[str, torch.Tensor]:
-    """The parameters and buffers of ``model`` with ``lesion`` applied, by name, without copying the net."""
+def _lesioned_state(model: nn.Sequential, lesion: Lesion, positions: list[int],
+                    name: str = "lesion") -> dict[str, torch.Tensor]:
+    """The parameters and buffers of ``model`` with ``lesion`` (the argument ``name``) applied, by name,
+    without copying the net."""
     if not isinstance(lesion, Lesion):
         raise TypeError(f"lesions must hold resbook.paths.Lesion objects, got {type(lesion).__name__}")
-    flat = _check_block_indices("swapped", [i for pair in lesion.swapped for i in pair], len(positions))
-    deleted = _check_block_indices("deleted", lesion.deleted, len(positions))
+    flat = _check_block_indices(f"{name}.swapped", [i for pair in lesion.swapped for i in pair], len(positions))
+    deleted = _check_block_indices(f"{name}.deleted", lesion.deleted, len(positions))
     order = list(range(len(positions)))
     for first, second in zip(flat[::2], flat[1::2]):
         order[first], order[second] = order[second], order[first]
@@ -471,7 +476,7 @@ def lesion_accuracies(model: nn.Module, lesions: Sequence[Lesion], data: Dataset
         raise TypeError(f"lesions must be a non-empty sequence of Lesion, got {lesions!r}"[:200])
     check_dataset("data", data)
     positions = [i for i, m in enumerate(model) if isinstance(m, Block)]
-    states = [_lesioned_state(model, lesion, positions) for lesion in lesions]
+    states = [_lesioned_state(model, lesion, positions, f"lesions[{i}]") for i, lesion in enumerate(lesions)]
     stacked = {name: torch.stack([state[name] for state in states]) for name in states[0]}
     buffers = {name for name, _ in model.named_buffers()}
     params = {name: value for name, value in stacked.items() if name not in buffers}
