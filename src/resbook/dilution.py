@@ -83,6 +83,14 @@ class Split:
     k: float  # linear_size / remainder_size; inf for a linear function
 
 
+def _numbers(name: str, values: object) -> np.ndarray:
+    """``values`` as a float array, or a TypeError naming the argument when they are not numbers."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a sequence of numbers, got {values!r}"[:200]) from None
+
+
 def _as_matrix(name: str, value: torch.Tensor) -> torch.Tensor:
     value = check_tensor(name, value)
     if value.ndim == 1:
@@ -140,6 +148,8 @@ def dilution_factor(function: Callable[[torch.Tensor], torch.Tensor], inputs: to
     """``k`` of ``function`` (a layer, a block, any map of rows) on ``inputs``, measured on held-out inputs."""
     if not callable(function):
         raise TypeError(f"function must be callable (a layer or a function of a tensor), got {function!r}")
+    check_tensor("inputs", inputs)
+    check_tensor("held_out_inputs", held_out_inputs)
     with torch.no_grad():
         fitted, held = function(inputs), function(held_out_inputs)
     return linear_split(inputs, fitted, held_out_inputs, held, intercept=intercept).k
@@ -210,7 +220,7 @@ def diluted_stack(mix: float, nonlinearity: str = "relu", *, depth: int, width: 
     most ``samples``).
     """
     mix = check_positive_float("mix", mix, allow_zero=True)
-    if nonlinearity not in NONLINEARITIES:
+    if not isinstance(nonlinearity, str) or nonlinearity not in NONLINEARITIES:
         raise ValueError(f"nonlinearity must be one of {', '.join(map(repr, NONLINEARITIES))}; got {nonlinearity!r}")
     depth, width = check_int("depth", depth, 1), check_int("width", width, 1)
     samples = check_int("samples", samples, 2 * max(SAMPLES_PER_DIMENSION * width, MIN_HELD_OUT))
@@ -244,7 +254,7 @@ def fit_power_law(k: Sequence[float], excess: Sequence[float]) -> tuple[float, f
 
     The k² + 1 rule predicts ``slope = −1``: ``excess = C / (k² + 1)``.
     """
-    k, excess = np.asarray(k, dtype=float), np.asarray(excess, dtype=float)
+    k, excess = _numbers("k", k), _numbers("excess", excess)
     if k.ndim != 1 or k.shape != excess.shape or len(k) < 2:
         raise ValueError(f"k and excess must be 1-D of one equal length ≥ 2, got shapes {k.shape}, {excess.shape}")
     if not (np.all(np.isfinite(k)) and np.all(k >= 0) and np.all(excess > 0) and np.all(np.isfinite(excess))):
@@ -266,20 +276,28 @@ def blocks(model: nn.Module) -> list[Block]:
 
 def block_inputs(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     """The input of every block of ``model`` (in evaluation mode) when it is fed ``x``."""
+    return _block_inputs(model, x, "x")
+
+
+def _block_inputs(model: nn.Module, x: torch.Tensor, name: str) -> list[torch.Tensor]:
     seen: list[torch.Tensor] = []
     _evaluate(model, x, [b.register_forward_pre_hook(lambda _, args: seen.append(args[0].detach()))
-                         for b in blocks(model)])
+                         for b in blocks(model)], name)
     return seen
 
 
-def _evaluate(model: nn.Module, x: torch.Tensor, hooks: Sequence = ()) -> torch.Tensor:
+def _evaluate(model: nn.Module, x: torch.Tensor, hooks: Sequence = (), name: str = "x") -> torch.Tensor:
     """``model(x)`` in evaluation mode without gradients; afterwards the model's mode is restored and
-    the ``hooks`` it ran with are removed."""
+    the ``hooks`` it ran with are removed. ``x`` that does not fit the model is refused under ``name``."""
     was_training = model.training
     try:
         model.eval()
         with torch.no_grad():
-            return model(check_tensor("x", x))
+            try:
+                return model(check_tensor(name, x))
+            except RuntimeError as error:
+                raise ValueError(f"{name} of shape {tuple(x.shape)} does not fit model: "
+                                 f"{(str(error).splitlines() or [''])[0]}") from None
     finally:
         model.train(was_training)
         for hook in hooks:
@@ -291,13 +309,15 @@ def block_dilutions(model: nn.Module, x: torch.Tensor, held_out_x: torch.Tensor,
     (``part="block"``), of its branch ``F`` alone (``"branch"``), or of the branch's first and second
     layer (``"layers"``: norm, activation, linear), fitted on ``x`` and measured on ``held_out_x``."""
     parts = ("block", "branch", "layers")
-    if part not in parts:
+    blocks(model)
+    if not isinstance(part, str) or part not in parts:
         raise ValueError(f"part must be one of {', '.join(map(repr, parts))}; got {part!r}")
     was_training = model.training
     model.eval()
     try:
         ks = []
-        for block, v, held in zip(blocks(model), block_inputs(model, x), block_inputs(model, held_out_x)):
+        for block, v, held in zip(blocks(model), _block_inputs(model, x, "x"),
+                                  _block_inputs(model, held_out_x, "held_out_x")):
             if part == "block":
                 ks.append(dilution_factor(block, v, held))
             elif part == "branch":
@@ -316,7 +336,7 @@ def block_dilutions(model: nn.Module, x: torch.Tensor, held_out_x: torch.Tensor,
 def effective_depth(ks: Sequence[float]) -> float:
     """``Σ_l 1 / (k_l² + 1)``: the expected number of nonlinear remainders on a path through the layers,
     when each layer passes the share ``k²/(k² + 1)`` of its output's square through its linear part."""
-    ks = np.asarray(ks, dtype=float)
+    ks = _numbers("ks", ks)
     if ks.ndim != 1 or len(ks) == 0 or np.any(np.isnan(ks)) or np.any(ks < 0):
         raise ValueError(f"ks must be a non-empty 1-D sequence of numbers ≥ 0 (inf allowed), got {ks!r}"[:200])
     return float(np.sum(1 / (ks**2 + 1)))
@@ -342,7 +362,8 @@ def linearised(model: nn.Module, x: torch.Tensor, held_out_x: torch.Tensor) -> n
     copied = copy.deepcopy(check_module("model", model)).eval()
     originals = blocks(copied)
     fits = []
-    for block, v, held in zip(originals, block_inputs(copied, x), block_inputs(copied, held_out_x)):
+    for block, v, held in zip(originals, _block_inputs(copied, x, "x"),
+                              _block_inputs(copied, held_out_x, "held_out_x")):
         with torch.no_grad():
             fits.append(linear_split(v, block(v), held, block(held)))
     device = held_out_x.device
@@ -410,6 +431,9 @@ def measure_dilutions(models: dict, x: torch.Tensor, held_out_x: torch.Tensor) -
     (``layers`` has two entries per block), for ``models`` as :class:`resbook.grid.GridRuns` holds them."""
     if not isinstance(models, dict):
         raise TypeError(f"models must be a dict configuration -> list of nets (GridRuns.models), got {models!r}")
+    for configuration, nets in models.items():
+        if not isinstance(nets, (list, tuple)) or not all(isinstance(net, nn.Module) for net in nets):
+            raise TypeError(f"models[{configuration!r}] must be a list of torch.nn.Module, got {nets!r}"[:200])
     return {(configuration, part): np.array([block_dilutions(net, x, held_out_x, part) for net in nets])
             for configuration, nets in models.items() for part in PARTS}
 
@@ -425,8 +449,8 @@ def linearised_share(model: nn.Module, x: torch.Tensor, held_out_x: torch.Tensor
     ks = np.array(block_dilutions(model, x, held_out_x))
     copy = linearised(model, x, held_out_x)
     end = max(i for i, m in enumerate(model) if isinstance(m, Block)) + 1  # the modules up to the last block
-    h = _evaluate(model[:end].train(model.training), held_out_x)  # a slice starts in training mode
-    h_linear = _evaluate(copy[:end], held_out_x)
+    h = _evaluate(model[:end].train(model.training), held_out_x, name="held_out_x")  # a slice: training mode
+    h_linear = _evaluate(copy[:end], held_out_x, name="held_out_x")
     measured = float((h - h_linear).pow(2).sum(1).mean() / (h - h.mean(0)).pow(2).sum(1).mean())
     return float(1 - np.prod(ks**2 / (ks**2 + 1))), measured
 
