@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ._checks import check_int, check_module
+from .device import check_device
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ def linear_weights(model: nn.Module) -> int:
 def training_flops(model: nn.Module, batch_size: int, steps: int) -> float:
     """FLOPs of the matrix products of ``steps`` training steps on batches of ``batch_size``:
     ``batch · (6 · Σ n_in·n_out − 2 · n_in·n_out of the first layer) · steps``."""
+    check_module("model", model)
     check_int("batch_size", batch_size, 1)
     check_int("steps", steps, 0)
     first = next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
@@ -69,7 +71,12 @@ def check_trained_on(device: torch.device | str) -> int:
     """Raise ``AssertionError`` unless every training run logged so far ran on ``device`` (the one
     :func:`resbook.chapter.setup` chose); return how many runs were checked. A chapter ends with this,
     so that a GPU run of the book proves its training really used the GPU."""
-    expected = torch.device(device).type
+    if not isinstance(device, (torch.device, str)):
+        raise TypeError(f"device must be a torch.device or a str such as 'cpu', got {type(device).__name__}")
+    try:
+        expected = torch.device(device).type
+    except RuntimeError as error:
+        raise ValueError(f"device must name a torch device such as 'cpu' or 'cuda', got {device!r}: {error}") from None
     elsewhere = sorted({run.device for run in runs()} - {expected})
     assert not elsewhere, f"training ran on {elsewhere}, not on {expected}, the device setup() chose"
     return len(runs())
@@ -89,6 +96,9 @@ def clear() -> None:
 
 def busy_seconds(logged: Sequence[Run]) -> float:
     """Wall-clock time covered by the runs: the union of their intervals (runs on threads overlap)."""
+    if isinstance(logged, (str, bytes)) or not isinstance(logged, Sequence) or not all(
+            isinstance(run, Run) for run in logged):
+        raise TypeError(f"logged must be a sequence of resbook.cost.Run (e.g. cost.runs()), got {logged!r}"[:200])
     total, reach = 0.0, float("-inf")
     for run in sorted(logged, key=lambda r: r.start):
         if run.end > reach:
@@ -102,7 +112,7 @@ def matmul_rate(device: torch.device | str = "cpu", size: int = 1024, repeats: i
     ``2·size³`` FLOPs per product, the fastest this machine does dense arithmetic."""
     check_int("size", size, 16)
     check_int("repeats", repeats, 1)
-    device = torch.device(device)
+    device = check_device("device", device)
     a, b = (torch.randn(size, size, device=device) for _ in range(2))
     best = float("inf")
     for _ in range(repeats + 1):  # the first product warms up the library

@@ -50,6 +50,11 @@ def _check_inputs(model: nn.Module, inputs: torch.Tensor) -> tuple[nn.Module, to
     return model, inputs
 
 
+def _not_fitting(name: str, value: torch.Tensor, error: RuntimeError) -> ValueError:
+    first_line = (str(error).splitlines() or [""])[0]
+    return ValueError(f"{name} of shape {tuple(value.shape)} does not fit model: {first_line}")
+
+
 def input_output_jacobians(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     """``J[b] = ∂model(x_b)/∂x_b`` for every sample ``x_b`` of ``inputs`` (samples × features), batched:
     ``vmap(jacrev(x ↦ functional_call(model, state, x)))``. Returns samples × outputs × features."""
@@ -60,14 +65,20 @@ def input_output_jacobians(model: nn.Module, inputs: torch.Tensor) -> torch.Tens
     def one_sample(x: torch.Tensor) -> torch.Tensor:
         return functional_call(model, state, (x[None],))[0]
 
-    return vmap(jacrev(one_sample))(inputs.detach())
+    try:
+        return vmap(jacrev(one_sample))(inputs.detach())
+    except RuntimeError as error:
+        raise _not_fitting("inputs", inputs, error) from None
 
 
 def input_output_jacobians_loop(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     """The same Jacobians as :func:`input_output_jacobians`, one sample after the other with
     ``torch.autograd.functional.jacobian``: the per-sample loop the batched version replaces."""
     model, inputs = _check_inputs(model, inputs)
-    jacobians = [torch.autograd.functional.jacobian(lambda v: model(v[None])[0], x) for x in inputs.detach()]
+    try:
+        jacobians = [torch.autograd.functional.jacobian(lambda v: model(v[None])[0], x) for x in inputs.detach()]
+    except RuntimeError as error:
+        raise _not_fitting("inputs", inputs, error) from None
     return torch.stack(jacobians)
 
 
@@ -102,6 +113,8 @@ def freeze_batch_statistics(model: nn.Module, batch: torch.Tensor) -> nn.Module:
         frozen.train()
         with torch.no_grad():
             frozen(batch)
+    except RuntimeError as error:
+        raise _not_fitting("batch", batch, error) from None
     finally:
         for hook in hooks:
             hook.remove()
