@@ -9,8 +9,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resbook._checks import (check_bool, check_choice, check_dataset, check_int, check_module,
-                             check_positive_float, check_tensor)
+from resbook._checks import (check_bool, check_choice, check_choices, check_dataset, check_int, check_ints,
+                             check_module, check_numbers, check_positive_float, check_real, check_sequence,
+                             check_tensor)
 from resbook.data import teacher_regression
 
 NUMPY_INTEGERS = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
@@ -146,3 +147,64 @@ def test_a_refused_value_is_shown_whole_up_to_80_characters_and_cut_to_77_and_do
 def test_check_bool_shows_the_value_it_refuses():
     with pytest.raises(TypeError, match="^flag must be True or False, got str 'no'$"):
         check_bool("flag", "no")
+
+
+# --- sequences of values, and real numbers of any sign -------------------------------------------
+
+@pytest.mark.parametrize("values", [(1, 2), [1], range(3), np.arange(2).tolist()])
+def test_check_sequence_passes_a_non_empty_tuple_list_or_range_unchanged(values):
+    assert check_sequence("depths", values) is values
+
+
+@pytest.mark.parametrize("values, error, message", [
+    ("ab", TypeError, "depths must be a sequence"), (b"ab", TypeError, "depths must be a sequence"),
+    (3, TypeError, "depths must be a sequence"), ({1, 2}, TypeError, "depths must be a sequence"),
+    (None, TypeError, "depths must be a sequence"), ([], ValueError, "depths must hold at least one value"),
+    ((), ValueError, "depths must hold at least one value")])
+def test_check_sequence_refuses_strings_sets_scalars_and_empty_sequences(values, error, message):
+    with pytest.raises(error, match=message):
+        check_sequence("depths", values)
+
+
+def test_check_choices_names_the_place_of_a_wrong_value_and_lists_the_allowed_ones():
+    assert check_choices("kinds", ["plain", "residual"], ("plain", "residual")) == ("plain", "residual")
+    with pytest.raises(ValueError, match=r"kinds\[1\] must be one of 'plain', 'residual'; got 'resnet'"):
+        check_choices("kinds", ["plain", "resnet"], ("plain", "residual"))
+
+
+@given(st.lists(st.integers(-5, 5), min_size=1, max_size=6))
+def test_check_ints_passes_exactly_the_sequences_of_ints_within_bounds_and_distinct_where_asked(values):
+    inside = all(0 <= v <= 3 for v in values)
+    distinct = len(set(values)) == len(values)
+    for asked in (False, True):
+        if inside and (distinct or not asked):
+            assert check_ints("seeds", values, 0, 3, distinct=asked) == tuple(values)
+        else:
+            with pytest.raises(ValueError, match=r"seeds(\[\d+\])? must"):
+                check_ints("seeds", values, 0, 3, distinct=asked)
+
+
+def test_check_ints_returns_python_ints_for_numpy_values():
+    checked = check_ints("depths", list(np.arange(4, 12, 4)), 2)
+    assert checked == (4, 8) and all(type(d) is int for d in checked)
+
+
+@pytest.mark.parametrize("value, expected", [(-2, -2.0), (0, 0.0), (np.float32(0.5), 0.5),
+                                             (fractions.Fraction(1, 4), 0.25)])
+def test_check_real_passes_finite_real_numbers_of_any_sign_as_python_floats(value, expected):
+    checked = check_real("eigenvalue", value)
+    assert checked == expected and type(checked) is float
+
+
+@pytest.mark.parametrize("value, error", [(True, TypeError), ("1", TypeError), (1j, TypeError), (None, TypeError),
+                                          (math.nan, ValueError), (-math.inf, ValueError)])
+def test_check_real_refuses_what_is_not_a_finite_real_number(value, error):
+    with pytest.raises(error, match="eigenvalue must be"):
+        check_real("eigenvalue", value)
+
+
+def test_check_numbers_reads_nested_numbers_as_a_float_array_and_refuses_the_rest():
+    assert check_numbers("k", [[1, 2], [3, 4]]).tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    for value in (["a"], [1, None, object()], [[1], [2, 3]]):
+        with pytest.raises(TypeError, match="k must be a sequence of numbers"):
+            check_numbers("k", value)

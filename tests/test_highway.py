@@ -221,7 +221,7 @@ def test_centred_biases_give_every_unit_a_zero_mean_pre_activation_over_the_grid
         hook.remove()
     for out in outputs[:-1]:
         assert float(out.mean(0).abs().max()) < 1e-5
-    assert float(layers[-1].bias.abs().max()) == 0.0
+    assert float(layers[-1].bias.detach().abs().max()) == 0.0
     assert torch.equal(centred_plain(12, 16, seed=2, grid=grid)[0].weight, layers[0].weight)
     with pytest.raises(ValueError, match="grid"):
         centred_plain(12, 16, seed=2, grid=torch.zeros(8, 2))

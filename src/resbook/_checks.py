@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,6 +47,49 @@ def check_positive_float(name: str, value: Any, allow_zero: bool = False) -> flo
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
     return number
+
+
+def check_real(name: str, value: Any) -> float:
+    """Return ``value`` as a ``float`` if it is a finite real number of any sign (not bool); otherwise raise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_described(value)}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def check_numbers(name: str, values: Any) -> np.ndarray:
+    """Return ``values`` as a float array if NumPy reads them as numbers; otherwise raise, naming the argument."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a sequence of numbers, got {_described(values)}") from None
+
+
+def check_sequence(name: str, values: Any) -> Sequence:
+    """Return ``values`` if it is a non-empty sequence (a tuple, list or range; not a string); otherwise raise."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, range)):
+        raise TypeError(f"{name} must be a sequence (a tuple or list), got {_described(values)}")
+    if len(values) == 0:
+        raise ValueError(f"{name} must hold at least one value, got an empty {type(values).__name__}")
+    return values
+
+
+def check_choices(name: str, values: Any, allowed: Iterable[Any]) -> tuple:
+    """Return ``values`` as a tuple if it is a non-empty sequence of values out of ``allowed``; the message
+    for a wrong one names its place (``kinds[1]``) and lists the allowed values."""
+    allowed = tuple(allowed)
+    return tuple(check_choice(f"{name}[{i}]", v, allowed) for i, v in enumerate(check_sequence(name, values)))
+
+
+def check_ints(name: str, values: Any, minimum: int, maximum: int | None = None, *,
+               distinct: bool = False) -> tuple[int, ...]:
+    """Return ``values`` as a tuple of ``int`` if it is a non-empty sequence of ints from ``minimum`` to
+    ``maximum`` (each at most once if ``distinct``); otherwise raise, naming the argument."""
+    checked = tuple(check_int(f"{name}[{i}]", v, minimum, maximum) for i, v in enumerate(check_sequence(name, values)))
+    if distinct and len(set(checked)) != len(checked):
+        raise ValueError(f"{name} must not repeat a value, got {list(checked)}")
+    return checked
 
 
 def check_bool(name: str, value: Any) -> bool:

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import check_bool, check_dataset, check_int, check_module, check_positive_float, check_tensor
+from ._checks import (check_bool, check_dataset, check_int, check_module, check_numbers, check_positive_float,
+                      check_tensor)
 from .data import Dataset
 from .device import on_one_thread
 from .grid import GridRuns, train_grid
@@ -81,14 +82,6 @@ class Split:
     linear_size: float  # Q‖S v‖ (centred inputs with an intercept), held-out
     remainder_size: float  # Q‖ρ(v)‖, held-out
     k: float  # linear_size / remainder_size; inf for a linear function
-
-
-def _numbers(name: str, values: object) -> np.ndarray:
-    """``values`` as a float array, or a TypeError naming the argument when they are not numbers."""
-    try:
-        return np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a sequence of numbers, got {values!r}"[:200]) from None
 
 
 def _as_matrix(name: str, value: torch.Tensor) -> torch.Tensor:
@@ -254,7 +247,7 @@ def fit_power_law(k: Sequence[float], excess: Sequence[float]) -> tuple[float, f
 
     The k² + 1 rule predicts ``slope = −1``: ``excess = C / (k² + 1)``.
     """
-    k, excess = _numbers("k", k), _numbers("excess", excess)
+    k, excess = check_numbers("k", k), check_numbers("excess", excess)
     if k.ndim != 1 or k.shape != excess.shape or len(k) < 2:
         raise ValueError(f"k and excess must be 1-D of one equal length ≥ 2, got shapes {k.shape}, {excess.shape}")
     if not (np.all(np.isfinite(k)) and np.all(k >= 0) and np.all(excess > 0) and np.all(np.isfinite(excess))):
@@ -336,7 +329,7 @@ def block_dilutions(model: nn.Module, x: torch.Tensor, held_out_x: torch.Tensor,
 def effective_depth(ks: Sequence[float]) -> float:
     """``Σ_l 1 / (k_l² + 1)``: the expected number of nonlinear remainders on a path through the layers,
     when each layer passes the share ``k²/(k² + 1)`` of its output's square through its linear part."""
-    ks = _numbers("ks", ks)
+    ks = check_numbers("ks", ks)
     if ks.ndim != 1 or len(ks) == 0 or np.any(np.isnan(ks)) or np.any(ks < 0):
         raise ValueError(f"ks must be a non-empty 1-D sequence of numbers ≥ 0 (inf allowed), got {ks!r}"[:200])
     return float(np.sum(1 / (ks**2 + 1)))

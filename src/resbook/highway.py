@@ -22,7 +22,8 @@ import torch
 from torch import nn
 from torch.func import jacrev
 
-from ._checks import check_choice, check_int, check_module, check_positive_float, check_tensor
+from ._checks import (check_choice, check_choices, check_int, check_ints, check_module, check_numbers,
+                      check_positive_float, check_tensor)
 from .data import Dataset
 from .device import one_thread
 from .gradients import backward_signal_norms, gradient_norms_per_layer
@@ -101,33 +102,6 @@ COMPARED = tuple(list(VARIANTS)[:6])  # the six nets whose gradient the chapter 
 PRE_ACTIVATION = ("residual, pre-activation", "plain, pre-activation")
 
 
-def _sequence(name: str, values: object) -> Sequence:
-    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, range)) or len(values) == 0:
-        raise TypeError(f"{name} must be a non-empty sequence (a tuple or list), got {values!r}"[:200])
-    return values
-
-
-def _names(name: str, values: object, allowed: Sequence[str]) -> list[str]:
-    """``values`` as a list if it is a non-empty sequence of names out of ``allowed``; otherwise raise."""
-    return [check_choice(f"{name}[{i}]", v, tuple(allowed)) for i, v in enumerate(_sequence(name, values))]
-
-
-def _ints(name: str, values: object, minimum: int, distinct: bool = False) -> list[int]:
-    """``values`` as a list if it is a non-empty sequence of ints >= ``minimum`` (each once if ``distinct``)."""
-    checked = [check_int(f"{name}[{i}]", v, minimum, 2**64 - 1) for i, v in enumerate(_sequence(name, values))]
-    if distinct and len(set(checked)) != len(checked):
-        raise ValueError(f"{name} must be distinct, got {checked}")
-    return checked
-
-
-def _numbers(name: str, values: object) -> np.ndarray:
-    """``values`` as a float array, or a TypeError naming the argument when they are not numbers."""
-    try:
-        return np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a sequence of numbers, got {values!r}"[:200]) from None
-
-
 def _variant(name: str) -> Variant:
     return VARIANTS[check_choice("variant", name, VARIANTS)]
 
@@ -174,8 +148,8 @@ def gradient_sweep(batches: Sequence[Dataset], variants: Sequence[str], depths: 
     gradients are measured at ``weight_depths`` only (default: every depth), the backward signal at all."""
     if not isinstance(batches, Sequence) or not batches or not all(isinstance(b, Dataset) for b in batches):
         raise TypeError("batches must be a non-empty sequence of resbook.data.Dataset minibatches")
-    variants, depths = _names("variants", variants, VARIANTS), _ints("depths", depths, 2)
-    width, seeds = check_int("width", width, 1), _ints("seeds", seeds, 0, distinct=True)
+    variants, depths = check_choices("variants", variants, VARIANTS), check_ints("depths", depths, 2)
+    width, seeds = check_int("width", width, 1), check_ints("seeds", seeds, 0, 2**64 - 1, distinct=True)
     first, weight_depths = batches[0], depths if weight_depths is None else weight_depths
     norms: dict[str, dict] = {name: {} for name in MEASURES}
     with one_thread():  # thousands of tiny operations: a second thread only waits
@@ -215,7 +189,7 @@ def forward_signal_norms(model: nn.Module, data: Dataset) -> list[float]:
 def train_variants(data: Dataset, variants: Sequence[str], depth: int, *, width: int, seeds: Sequence[int],
                    recipe: Recipe) -> GridRuns:
     """Train every variant at ``depth`` for every seed, nets of one architecture side by side."""
-    variants, seeds = _names("variants", variants, VARIANTS), _ints("seeds", seeds, 0)
+    variants, seeds = check_choices("variants", variants, VARIANTS), check_ints("seeds", seeds, 0, 2**64 - 1)
 
     def build(name: str, seed: int) -> nn.Module:
         return _variant(name).build(depth, width, data.n_features, data.n_outputs, seed)
@@ -355,8 +329,8 @@ def shatter_sweep(kinds: Sequence[str], depths: Sequence[int], seeds: Sequence[i
                   ) -> dict[tuple[str, int], np.ndarray]:
     """Input gradients over ``grid`` of plain and residual 1-D nets (``kinds``) at every depth and seed:
     ``result[kind, depth]`` is seeds × points."""
-    kinds, depths = _names("kinds", kinds, KINDS), _ints("depths", depths, 2)
-    seeds = _ints("seeds", seeds, 0, distinct=True)
+    kinds, depths = check_choices("kinds", kinds, KINDS), check_ints("depths", depths, 2)
+    seeds = check_ints("seeds", seeds, 0, 2**64 - 1, distinct=True)
     variant = Variant("1-D", "one_d", residual=False, norm=norm, preactivation=preactivation)
     result = {}
     for depth in depths:
@@ -409,7 +383,7 @@ def centred_plain(depth: int, width: int, seed: int, grid: torch.Tensor) -> nn.S
 
 def autocorrelation(signal: np.ndarray | Sequence[float]) -> np.ndarray:
     """``r(k) = Σ_i (s_i - s̄)(s_{i+k} - s̄) / Σ_i (s_i - s̄)²`` for lags ``k = 0 … n-1`` (so ``r(0) = 1``)."""
-    s = _numbers("signal", signal)
+    s = check_numbers("signal", signal)
     if s.ndim != 1 or len(s) < 2 or not np.isfinite(s).all():
         raise ValueError(f"signal must be a 1-D sequence of at least 2 finite numbers, got shape {s.shape}")
     s = s - s.mean()
@@ -457,7 +431,7 @@ LAWS = ("exponential", "power law")
 
 def decay_fits(depths: Sequence[float], lengths: Sequence[float]) -> dict[str, DecayFit]:
     """Fit both laws of :class:`DecayFit` to correlation lengths against depth (at least 3 points, all > 0)."""
-    d, ell = _numbers("depths", depths), _numbers("lengths", lengths)
+    d, ell = check_numbers("depths", depths), check_numbers("lengths", lengths)
     if d.ndim != 1 or d.shape != ell.shape or len(d) < 3:
         raise ValueError(f"depths and lengths must be 1-D, of one length, with at least 3 points; "
                          f"got shapes {d.shape} and {ell.shape}")

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from ._checks import (check_bool, check_choice, check_dataset, check_int, check_module, check_positive_float,
-                      check_tensor)
+from ._checks import (check_bool, check_choice, check_choices, check_dataset, check_int, check_ints, check_module,
+                      check_positive_float, check_tensor)
 from .batched import Group, train_groups
 from .data import Dataset
 from .device import one_thread
@@ -53,25 +52,6 @@ VARIANT_STYLES = {  # colour, line style, marker: nanoGPT's init and branch ÷ �
     "nanoGPT init": (PALETTE["black"], ":", "x"),
 }
 HE_GAIN_SQUARED = 2.0  # Var(w) = gain² / fan_in, with gain² = 2 for ReLU (kaiming_normal_)
-
-
-def _sequence(name: str, values: object) -> Sequence:
-    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, range)) or len(values) == 0:
-        raise TypeError(f"{name} must be a non-empty sequence (a tuple or list), got {values!r}"[:200])
-    return values
-
-
-def _names(name: str, values: object, allowed: Sequence[str]) -> tuple[str, ...]:
-    """``values`` as a tuple if it is a non-empty sequence of names out of ``allowed``; otherwise raise."""
-    return tuple(check_choice(f"{name}[{i}]", v, allowed) for i, v in enumerate(_sequence(name, values)))
-
-
-def _ints(name: str, values: object, minimum: int, distinct: bool = False) -> tuple[int, ...]:
-    """``values`` as a tuple if it is a non-empty sequence of ints >= ``minimum`` (each once if ``distinct``)."""
-    checked = tuple(check_int(f"{name}[{i}]", v, minimum, 2**64 - 1) for i, v in enumerate(_sequence(name, values)))
-    if distinct and len(set(checked)) != len(checked):
-        raise ValueError(f"{name} must be distinct, got {checked}")
-    return checked
 
 
 def _check_axes(ax: object) -> None:
@@ -308,7 +288,8 @@ def probe_variants(blocks: int, width: int, samples: int, seeds: range | tuple, 
     """Measure :func:`activation_statistics` of every variant with ``blocks`` unnormalised blocks of
     ``width`` on ``samples`` standard normal inputs (drawn with ``seed``), for each of ``seeds``."""
     blocks = check_int("blocks", blocks, 1)
-    seeds, variants = _ints("seeds", seeds, 0, distinct=True), _names("variants", variants, VARIANTS)
+    seeds = check_ints("seeds", seeds, 0, 2**64 - 1, distinct=True)
+    variants = check_choices("variants", variants, VARIANTS)
     check_bool("preactivation", preactivation)
     x = torch.randn(check_int("samples", samples, 1), check_int("width", width, 1),
                     generator=torch.Generator().manual_seed(check_int("seed", seed, 0, 2**64 - 1)))
@@ -377,7 +358,7 @@ def identity_sweep(sizes: Sizes, seeds: range | tuple, *, kinds: tuple[str, ...]
     ``result[ε].histories[setting, kind, depth]``."""
     if not isinstance(sizes, Sizes):
         raise TypeError(f"sizes must be a resbook.identity.Sizes, got {type(sizes).__name__}")
-    kinds = _names("kinds", kinds, VARIANTS)
+    kinds = check_choices("kinds", kinds, VARIANTS)
 
     def build(configuration: tuple[str, str, int], net_seed: int) -> nn.Module:
         setting, kind, depth = configuration
@@ -401,7 +382,8 @@ def train_variants(data: Dataset, variants: tuple[str, ...], *, depth: int, widt
     form one batched group."""
     workers = check_int("workers", workers, 1) if check_dataset("data", data).x.device.type == "cpu" else 1
     start = time.perf_counter()
-    variants, seeds = _names("variants", variants, VARIANTS), _ints("seeds", seeds, 0, distinct=True)
+    variants = check_choices("variants", variants, VARIANTS)
+    seeds = check_ints("seeds", seeds, 0, 2**64 - 1, distinct=True)
     runs = [(v, s, build_variant(v, depth, width, data.n_features, data.n_outputs, seed=s,
                                  preactivation=preactivation)) for v in variants for s in seeds]
     parts = [runs[i::workers] for i in range(min(workers, len(runs)))]
@@ -416,7 +398,7 @@ def train_variants(data: Dataset, variants: tuple[str, ...], *, depth: int, widt
 
 def final_losses(runs: GridRuns, configurations: list, window: int = 20) -> list[float]:
     """The median over seeds of each configuration's mean loss over its last ``window`` steps."""
-    configurations = _names("configurations", configurations, _check_runs(runs).configurations)
+    configurations = check_choices("configurations", configurations, _check_runs(runs).configurations)
     return [runs.median_final_loss(configuration, window) for configuration in configurations]
 
 
@@ -426,8 +408,8 @@ def loss_table(sweep: dict[float, GridRuns], depths: tuple[int, ...], kinds: tup
     if not isinstance(sweep, dict) or not all(isinstance(runs, GridRuns) for runs in sweep.values()):
         raise TypeError(f"sweep must be a dict ε -> GridRuns (from identity_sweep), got {sweep!r}"[:200])
     trained = [c for runs in sweep.values() for c in runs.configurations]
-    depths = _names("depths", depths, tuple(dict.fromkeys(c[2] for c in trained)))
-    kinds = _names("kinds", kinds, tuple(dict.fromkeys(c[1] for c in trained)))
+    depths = check_choices("depths", depths, tuple(dict.fromkeys(c[2] for c in trained)))
+    kinds = check_choices("kinds", kinds, tuple(dict.fromkeys(c[1] for c in trained)))
     rows = [f"| ε | setting | net | {' | '.join(f'{d} layers' for d in depths)} |",
             "|---:|:---|:---|" + "---:|" * len(depths)]
     for epsilon, runs in sweep.items():
@@ -443,8 +425,8 @@ def plot_losses_against_depth(ax, runs: GridRuns, setting: str, depths: tuple[in
     """Final loss against depth, one line per kind: the median over seeds, bars from lowest to highest."""
     _check_axes(ax)
     check_choice("setting", setting, tuple(dict.fromkeys(c[0] for c in _check_runs(runs).configurations)))
-    depths = _names("depths", depths, tuple(dict.fromkeys(c[2] for c in runs.configurations)))
-    kinds = _names("kinds", kinds, tuple(dict.fromkeys(c[1] for c in runs.configurations)))
+    depths = check_choices("depths", depths, tuple(dict.fromkeys(c[2] for c in runs.configurations)))
+    kinds = check_choices("kinds", kinds, tuple(dict.fromkeys(c[1] for c in runs.configurations)))
     for kind in kinds:
         color, linestyle, marker = VARIANT_STYLES[kind]
         per_seed = np.array([runs.final_losses((setting, kind, d), window) for d in depths])
@@ -460,7 +442,7 @@ def plot_moments(ax, probe: Probe, variants: tuple[str, ...] = VARIANTS) -> None
     if not isinstance(probe, Probe):
         raise TypeError(f"probe must be a resbook.identity.Probe (from probe_variants), got {type(probe).__name__}")
     blocks = np.arange(probe.blocks + 1)
-    for variant in _names("variants", variants, tuple(probe.moments)):
+    for variant in check_choices("variants", variants, tuple(probe.moments)):
         color, linestyle, marker = VARIANT_STYLES[variant]
         ax.plot(blocks, probe.moments[variant], color=color, linestyle="none", marker=marker, markersize=4,
                 label=variant)
@@ -474,7 +456,7 @@ def plot_training(ax, runs: GridRuns, variants: tuple[str, ...] = VARIANTS, wind
     from .plots import plot_band, smooth
 
     _check_axes(ax)
-    for variant in _names("variants", variants, _check_runs(runs).configurations):
+    for variant in check_choices("variants", variants, _check_runs(runs).configurations):
         color, linestyle, _ = VARIANT_STYLES[variant]
         plot_band(ax, [smooth(h.loss, window) for h in runs.histories[variant]], label=variant, color=color,
                   linestyle=linestyle)
@@ -486,7 +468,7 @@ def distances_at_init(depths: tuple[int, ...], width: int, x: torch.Tensor, *, s
                       variants: tuple[str, ...] = ("zero-init branch", "residual")) -> dict[tuple, tuple[float, float]]:
     """:func:`distance_to_identity` of the blocks of unnormalised nets at initialisation, by
     ``(variant, block, depth)`` with block ``"pre-activation"`` or ``"post-activation"``."""
-    depths, variants = _ints("depths", depths, 2), _names("variants", variants, VARIANTS)
+    depths, variants = check_ints("depths", depths, 2), check_choices("variants", variants, VARIANTS)
     if check_tensor("x", x).ndim != 2 or x.shape[1] != check_int("width", width, 1):
         raise ValueError(f"x must be samples × width ({width}), got shape {tuple(x.shape)}")
     distances = {}

@@ -13,7 +13,6 @@ the optimisation path in its first principal components.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,7 +21,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from ._checks import check_bool, check_dataset, check_int, check_module, check_positive_float, check_tensor
+from ._checks import (check_bool, check_dataset, check_int, check_module, check_numbers, check_positive_float,
+                      check_real, check_tensor)
 from .batched import train_together
 from .data import Dataset
 from .device import on_one_thread
@@ -59,19 +59,12 @@ def _skip(skip: object) -> int:
 
 def _alpha(alpha: object) -> float:
     """The toy's target slope: any finite real number."""
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha must be a real number, got {type(alpha).__name__} {alpha!r}")
-    if not math.isfinite(alpha):
-        raise ValueError(f"alpha must be finite, got {alpha!r}")
-    return float(alpha)
+    return check_real("alpha", alpha)
 
 
 def _numbers(name: str, values: object) -> np.ndarray:
     """``values`` as a 1-D float array of finite numbers; otherwise raise, naming the argument."""
-    try:
-        array = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a sequence of numbers, got {values!r}"[:200]) from None
+    array = check_numbers(name, values)
     if array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array)):
         raise ValueError(f"{name} must be a non-empty 1-D sequence of finite numbers, got {values!r}"[:200])
     return array

@@ -12,7 +12,6 @@ singular values of the input–output Jacobian of real plain and residual MLPs
 from __future__ import annotations
 
 import math
-import numbers
 from copy import deepcopy
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import check_bool, check_choice, check_int, check_module, check_positive_float, check_tensor
+from ._checks import (check_bool, check_choice, check_choices, check_int, check_ints, check_module,
+                      check_positive_float, check_real, check_sequence, check_tensor)
 from .device import on_one_thread
 from .jacobians import freeze_batch_statistics, jacobian_singular_values
 from .models import Block, mlp
@@ -55,23 +55,6 @@ SIZES = {
                   product_depths=(4, 16, 64, 256, 512), width=64, depths=(4, 10, 20, 34, 66, 130), samples=128,
                   train_depth=66, recipe=Recipe(steps=1500, batch_size=128, optimizer="adam", lr=1e-3)),
 }
-
-
-def _sequence(name: str, values: object) -> Sequence:
-    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, range)):
-        raise TypeError(f"{name} must be a sequence (a tuple or list), got {values!r}"[:200])
-    if len(values) == 0:
-        raise ValueError(f"{name} must hold at least one value")
-    return values
-
-
-def _real(name: str, value: object) -> float:
-    """``value`` as a float if it is a finite real number (any sign); otherwise raise, naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
 
 
 def _batch(name: str, inputs: object, width: int | None = None) -> torch.Tensor:
@@ -126,7 +109,7 @@ def jordan_like(n: int, eigenvalue: float, coupling: float) -> torch.Tensor:
     """``λI + cS`` with ``S`` the shift (ones just above the diagonal): every eigenvalue is λ, yet for
     ``c > 0`` the matrix is far from normal and ``‖W^L‖`` can grow for a while when ``|λ| < 1``."""
     n = check_int("n", n, 1, 4096)
-    eigenvalue = _real("eigenvalue", eigenvalue)
+    eigenvalue = check_real("eigenvalue", eigenvalue)
     coupling = check_positive_float("coupling", coupling, allow_zero=True)
     return eigenvalue * torch.eye(n, dtype=DTYPE) + coupling * torch.diag(torch.ones(n - 1, dtype=DTYPE), 1)
 
@@ -179,7 +162,7 @@ def weyl_band_excess(n: int, epsilons: Sequence[float], draws: int, *, seed: int
     Weyl's inequality ``|σ_i(I + W) − 1| ≤ ‖W‖₂`` holds."""
     n = check_int("n", n, 1, 1024)
     draws = check_int("draws", draws, 1, 100_000)
-    epsilons = [check_positive_float(f"epsilons[{i}]", e) for i, e in enumerate(_sequence("epsilons", epsilons))]
+    epsilons = [check_positive_float(f"epsilons[{i}]", e) for i, e in enumerate(check_sequence("epsilons", epsilons))]
     if not epsilons:
         raise ValueError("epsilons must hold at least one ε")
     generator = torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
@@ -285,9 +268,8 @@ def jacobian_spectra(inputs: torch.Tensor, depths: Sequence[int], seeds: Sequenc
     """``spectra[setting, norm, depth]``: every singular value of ``∂x_L/∂x_0`` at initialisation, over
     seeds and samples (one flat tensor), for each setting of :data:`SETTINGS`."""
     _batch("inputs", inputs)
-    depths, norms = [check_int(f"depths[{i}]", d, 4) for i, d in enumerate(_sequence("depths", depths))], \
-        [check_choice(f"norms[{i}]", n, NORMS) for i, n in enumerate(_sequence("norms", norms))]
-    seeds = [check_int(f"seeds[{i}]", s, 0, 2**63 - 1) for i, s in enumerate(_sequence("seeds", seeds))]
+    depths, norms = check_ints("depths", depths, 4), check_choices("norms", norms, NORMS)
+    seeds = check_ints("seeds", seeds, 0, 2**63 - 1)
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct, got {seeds}")
     spectra = {}
@@ -323,7 +305,7 @@ def stream_growth(net: nn.Sequential, inputs: torch.Tensor, blocks: Sequence[int
     layers = [m for m in net if isinstance(m, Block)]
     if not layers:
         raise ValueError("net has no resbook.models.Block: build it with resbook.models.mlp")
-    wanted = sorted({check_int("blocks", b, 1, len(layers)) for b in _sequence("blocks", blocks)})
+    wanted = sorted(set(check_ints("blocks", blocks, 1, len(layers))))
     first = next(m for m in net.modules() if isinstance(m, nn.Linear))
     _batch("inputs", inputs, first.in_features)
     copy = deepcopy(net).double().train()
@@ -343,7 +325,7 @@ def stream_growth(net: nn.Sequential, inputs: torch.Tensor, blocks: Sequence[int
 
 def spread(values: torch.Tensor, low: float = 0.05, high: float = 0.95) -> tuple[float, float, float]:
     """The ``low`` quantile, median and ``high`` quantile of a set of singular values."""
-    low, high = _real("low", low), _real("high", high)
+    low, high = check_real("low", low), check_real("high", high)
     if not 0 <= low <= 0.5 <= high <= 1:
         raise ValueError(f"low must be in [0, 0.5] and high in [0.5, 1], got low={low!r}, high={high!r}")
     values = check_tensor("values", values).flatten().to(DTYPE)
