@@ -288,8 +288,9 @@ def test_each_helper_works_with_the_arguments_the_invalid_ones_replace(helper):
     plt.close("all")
 
 
-@pytest.mark.parametrize("helper, argument", CASES, ids=[f"{h.name}-{a}" for h, a in CASES])
-def test_an_invalid_argument_is_refused_with_a_message_naming_it(helper, argument):
+def assert_refused_naming_it(helper: Helper, argument: str) -> None:
+    """Replacing ``argument`` of ``helper``'s working call by any value of its strategy raises a ValueError
+    or TypeError whose message holds the argument's name (or the word it goes by) as a word."""
     word = re.compile(rf"\b{re.escape((helper.named or {}).get(argument, argument))}\b")
 
     @settings(max_examples=12, deadline=None, database=None,
@@ -305,6 +306,11 @@ def test_an_invalid_argument_is_refused_with_a_message_naming_it(helper, argumen
         assert word.search(str(error.value)), f"{helper.name}({argument}={value!r}): {error.value}"
 
     refuses()
+
+
+@pytest.mark.parametrize("helper, argument", CASES, ids=[f"{h.name}-{a}" for h, a in CASES])
+def test_an_invalid_argument_is_refused_with_a_message_naming_it(helper, argument):
+    assert_refused_naming_it(helper, argument)
 
 
 # --- a model that does not fit the data, and sizes that cannot fit in memory ---------------------

@@ -9,7 +9,6 @@ TypeError whose message holds the argument's name as a word.
 from __future__ import annotations
 
 import math
-import re
 
 import matplotlib
 
@@ -18,11 +17,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from test_invalid_arguments import (CLASSES, MISC, NON_FINITE, NOT_REAL, RECIPE, REGRESSION, Helper,  # noqa: E402
-                                    axes, net, not_bool, not_dataset, not_device, not_distinct_seeds, not_int,
-                                    not_module, not_one_of, not_real, not_recipe, not_seeds)
+                                    assert_refused_naming_it, axes, net, not_bool, not_dataset, not_device,
+                                    not_distinct_seeds, not_int, not_module, not_one_of, not_real, not_recipe,
+                                    not_seeds)
 from torch import nn  # noqa: E402
 
 from resbook import (cost, data, device, dilution, highway, identity, jacobians, landscape, models,  # noqa: E402
@@ -482,21 +481,7 @@ def test_each_helper_works_with_the_arguments_the_invalid_ones_replace(helper):
 
 @pytest.mark.parametrize("helper, argument", CASES, ids=[f"{h.name}-{a}" for h, a in CASES])
 def test_an_invalid_argument_is_refused_with_a_message_naming_it(helper, argument):
-    word = re.compile(rf"\b{re.escape((helper.named or {}).get(argument, argument))}\b")
-
-    @settings(max_examples=12, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-    @given(value=helper.invalid[argument])
-    def refuses(value):
-        arguments = {**helper.works(), argument: value}
-        try:
-            with pytest.raises((ValueError, TypeError)) as error:
-                helper.call(**arguments)
-        finally:
-            plt.close("all")
-        assert word.search(str(error.value)), f"{helper.name}({argument}={value!r}): {error.value}"
-
-    refuses()
+    assert_refused_naming_it(helper, argument)
 
 
 def test_every_public_function_of_the_chapter_modules_has_a_helper_or_a_reason():
