@@ -39,3 +39,20 @@ def test_the_probe_reports_memory_and_the_training_the_kernel_did():
     assert report["peak_rss_mb"] > 10 and report["train_seconds"] > 0
     assert report["cpu_seconds"] >= report["train_seconds"] * 0.5  # the kernel's own CPU time, training included
     cost.clear()
+
+
+def test_the_slowest_cell_is_read_from_the_times_nbclient_records():
+    import nbformat
+
+    def cell(source, start, end):
+        code = nbformat.v4.new_code_cell(source)
+        code.metadata["execution"] = {"iopub.execute_input": f"2026-01-01T00:00:{start}Z",
+                                      "shell.execute_reply": f"2026-01-01T00:00:{end}Z"}
+        return code
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        cell("import torch", "00.000", "01.500"), nbformat.v4.new_markdown_cell("prose"),
+        cell("sweep = depth_sweep(data)\nplot(sweep)", "01.600", "13.850"), cell("glue('x', 1)", "13.900", "14.000"),
+        nbformat.v4.new_code_cell("never run")])
+    assert bench_book.slowest_cell(notebook) == (12.25, "sweep = depth_sweep(data)")
+    assert bench_book.slowest_cell(nbformat.v4.new_notebook()) == (0.0, "")

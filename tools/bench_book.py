@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -79,6 +80,20 @@ def best_seconds(work: Callable[[], object], repeats: int) -> float:
     return best
 
 
+def slowest_cell(notebook: nbformat.NotebookNode) -> tuple[float, str]:
+    """The longest-running code cell of an executed notebook (nbclient records each cell's start and end
+    in its metadata): its seconds and its first line."""
+    slowest = (0.0, "")
+    for cell in notebook.cells:
+        times = cell.get("metadata", {}).get("execution", {})
+        start, end = times.get("iopub.execute_input"), times.get("shell.execute_reply")
+        if cell.cell_type == "code" and start and end:
+            seconds = (datetime.fromisoformat(end.replace("Z", "+00:00"))
+                       - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            slowest = max(slowest, (seconds, cell.source.strip().splitlines()[0] if cell.source.strip() else ""))
+    return slowest
+
+
 def chapters_section(chapters: list[Path], profile: str, rate: float, out: Path, timeout: int,
                      report: Callable[[list[str]], None]) -> tuple[list[str], bool]:
     """Each chapter in a fresh kernel; ``report`` is given the section so far after every chapter, so that
@@ -86,8 +101,8 @@ def chapters_section(chapters: list[Path], profile: str, rate: float, out: Path,
     lines = [f"## Chapters ({profile} profile)", "",
              "CPU seconds: the kernel's user + system time, which other work on a shared machine barely "
              "changes; on 2 cores a chapter's wall time is at best half of it.", "",
-             "| chapter | device | profile | seconds | CPU seconds | peak memory (MB) | status |",
-             "|---|---|---|---:|---:|---:|---|"]
+             "| chapter | device | profile | seconds | CPU seconds | peak memory (MB) | status | slowest cell |",
+             "|---|---|---|---:|---:|---:|---|---|"]
     cost_lines = ["## Training against the arithmetic floor", "",
                   f"Floor: the chapter's training FLOPs at {rate / 1e9:.1f} GFLOP/s, this machine's rate for "
                   "one 1024 × 1024 float32 matrix product (torch's default threads). Training time: the wall "
@@ -105,7 +120,10 @@ def chapters_section(chapters: list[Path], profile: str, rate: float, out: Path,
         if probe.get("cuda_peak_mb") is not None:
             memory += f" (CUDA {probe['cuda_peak_mb']:.0f})"
         over = " (over budget)" if profile == "quick" and device == "cpu" and seconds > BUDGET else ""
-        lines.append(f"| {path.stem} | {device} | {profile} | {seconds:.1f}{over} | {cpu} | {memory} | {status} |")
+        cell_seconds, first_line = slowest_cell(nbformat.read(out / path.name, as_version=4))
+        slowest = f"{cell_seconds:.1f} s: `{first_line[:50].replace('|', '/').replace('`', '')}`"
+        lines.append(f"| {path.stem} | {device} | {profile} | {seconds:.1f}{over} | {cpu} | {memory} | {status} | "
+                     f"{slowest} |")
         print(lines[-1], flush=True)
         if probe and probe["train_runs"]:
             floor = probe["train_flops"] / rate

@@ -347,6 +347,7 @@ class _Affine(nn.Module):
         return v @ self.linear.T + self.intercept
 
 
+@on_one_thread  # many small least-squares fits: one thread (on a busy CPU, 2 threads took 200 times as long)
 def linearised(model: nn.Module, x: torch.Tensor, held_out_x: torch.Tensor) -> nn.Module:
     """A copy of ``model`` (in evaluation mode) whose every block is replaced by its least-squares
     affine map ``S v + c``, fitted block by block on the inputs that ``x`` gives it in ``model``."""

@@ -18,6 +18,7 @@ from . import cost
 from ._checks import check_choice, check_dataset, check_int, check_module
 from ._limits import check_bytes
 from .data import TASKS, Dataset
+from .device import on_one_thread
 from .recipe import Recipe, make_optimizer
 
 
@@ -148,6 +149,7 @@ def take_step(optimizer: torch.optim.Optimizer) -> bool:
     return True
 
 
+@on_one_thread  # one small net on a few thousand samples: a second thread only adds waiting
 @torch.no_grad()
 def evaluate_loss(model: nn.Module, data: Dataset) -> float:
     """The loss on the whole of ``data`` with the model in evaluation mode (BatchNorm's running statistics).
@@ -225,6 +227,7 @@ def _training_bytes(model: nn.Module, batch_size: int, *, nets: int = 1, recipe:
     return nets * itemsize * (numbers * (2 + states) + 4 * batch_size * widths)
 
 
+@on_one_thread
 @torch.no_grad()
 def misclassified(model: nn.Module, data: Dataset) -> set[int]:
     """The indices of ``data``'s samples whose class ``model`` gets wrong, in evaluation mode
