@@ -57,9 +57,14 @@ class Bibliography:
 
     def __init__(self, bib_path: Path) -> None:
         from pybtex.database import parse_file  # installed with sphinxcontrib-bibtex (the book build)
+        from pybtex.plugin import find_plugin
 
         self.entries = parse_file(str(bib_path)).entries
         self.cited: list[str] = []
+        # Each plugin looked up once: pybtex's render_as("text") looks its backend up among all installed
+        # packages' entry points on every call, which made writing the edition take minutes in a test session.
+        self._text, self._markdown = (find_plugin("pybtex.backends", name)() for name in ("text", "markdown"))
+        self._style = find_plugin("pybtex.style.formatting", "plain")()
 
     def _names_and_year(self, key: str) -> tuple[str, str]:
         if key not in self.entries:
@@ -67,7 +72,7 @@ class Bibliography:
         if key not in self.cited:
             self.cited.append(key)
         entry = self.entries[key]
-        last = [person.rich_last_names[0].render_as("text") if person.rich_last_names else str(person)
+        last = [person.rich_last_names[0].render(self._text) if person.rich_last_names else str(person)
                 for person in entry.persons.get("author", entry.persons.get("editor", []))]
         names = last[0] + " et al." if len(last) > 2 else " and ".join(last)
         return names, entry.fields.get("year", "n.d.")
@@ -81,12 +86,9 @@ class Bibliography:
 
     def full_entries(self) -> list[str]:
         """The cited works, one Markdown line each, in pybtex's plain style, sorted by their label."""
-        from pybtex.plugin import find_plugin
-
-        style = find_plugin("pybtex.style.formatting", "plain")()
         keys = sorted(self.cited, key=lambda key: self.cite([key], True))
-        formatted = style.format_entries([self.entries[key] for key in keys])
-        return [" ".join(entry.text.render_as("markdown").split()) for entry in formatted]
+        formatted = self._style.format_entries([self.entries[key] for key in keys])
+        return [" ".join(entry.text.render(self._markdown).split()) for entry in formatted]
 
 
 def book_index(book_dir: Path) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
