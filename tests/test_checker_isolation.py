@@ -256,6 +256,14 @@ def test_what_one_case_changes_does_not_reach_the_next(capsys, where):
     assert lines_of(capsys) == ["✓ changes_dtype passed all 2 checks"]
 
 
+def process_cpu_seconds_while_sleeping(seconds: float) -> float:
+    """The CPU time this process used while its main thread slept ``seconds``: near 0 unless a thread spins."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    time.sleep(seconds)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
 @pytest.fixture
 def python_sigint_handler():
     """Python's own SIGINT handler (KeyboardInterrupt) for the test, then the previous one back: a process
@@ -288,8 +296,10 @@ def test_an_interrupt_during_a_check_ends_it_and_reaches_the_caller(where, monke
         for pid in forked:
             with pytest.raises(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
-    else:
-        assert not [t for t in threading.enumerate() if t.name == "resbook-exercise-check" and t.is_alive()]
+    else:  # the worker really ended: gone from the running threads, and no core kept busy by it
+        time.sleep(0.2)
+        assert not [t for t in threading.enumerate() if t.name == "resbook-exercise-check"]
+        assert process_cpu_seconds_while_sleeping(0.5) < 0.25
 
 
 def test_a_function_that_raises_the_thread_count_after_multithreaded_torch_work_gets_its_verdict(capsys,

@@ -124,14 +124,22 @@ def _stop(thread: threading.Thread) -> None:
 def run_in_thread(task: Callable[[], Any], timeout: float, stream: BoundedOutput, wake: float) -> tuple[str, Any]:
     """Run ``task()`` in a worker thread with the kernel's state kept and its output going to ``stream``:
     ("returned", its result), or ("stopped" | "abandoned", None) if it ran out of time.
-    Waits are cut into ``wake``-second slices."""
+    Waits are cut into ``wake``-second slices.
+
+    Whether the worker has ended is read from an event it sets on its way out, not from
+    ``Thread.is_alive()``: a KeyboardInterrupt that lands inside ``Thread.join()`` can leave ``is_alive()``
+    saying False for a thread that still runs (CPython 3.11), and a runaway function would then spin on
+    in the kernel after the interrupt, taking a core for good."""
     outcome: list[Any] = []
+    ended = threading.Event()
 
     def work() -> None:
         try:
             outcome.append(task())
         except BaseException:  # TimeUp, or one that arrived just as the task returned
             pass
+        finally:
+            ended.set()
 
     with kernel_state_kept():
         sys.stdout = sys.stderr = stream
@@ -139,14 +147,14 @@ def run_in_thread(task: Callable[[], Any], timeout: float, stream: BoundedOutput
         worker.start()
         try:
             deadline = time.monotonic() + timeout
-            while worker.is_alive() and time.monotonic() < deadline:
-                worker.join(min(wake, max(deadline - time.monotonic(), 0)))
+            while not ended.is_set() and time.monotonic() < deadline:
+                ended.wait(min(wake, max(deadline - time.monotonic(), 0)))
         finally:  # time up, or the kernel interrupted (then the interrupt goes on once the worker is stopped)
             for _ in range(STOP_RETRIES):
-                if not worker.is_alive():
+                if ended.is_set():
                     break
                 _stop(worker)
-                worker.join(STOP_INTERVAL)
+                ended.wait(STOP_INTERVAL)
     if outcome:
         return "returned", outcome[0]
-    return ("abandoned" if worker.is_alive() else "stopped"), None
+    return ("stopped" if ended.is_set() else "abandoned"), None
