@@ -217,7 +217,7 @@ def test_error_rate_is_the_share_of_wrong_classes_by_an_independent_count():
     model.train()
     wrong = sum(int(p) != int(y) for p, y in zip(predicted, data.y))
     assert error_rate(model, data) == pytest.approx(wrong / len(data)) and model.training
-    with pytest.raises(ValueError, match="classification"):
+    with pytest.raises(ValueError, match="error_rate needs a classification"):
         error_rate(plain_mlp(4, 4, 16, 1), teacher_regression(n=8))
 
 

@@ -229,22 +229,26 @@ def _training_bytes(model: nn.Module, batch_size: int, *, nets: int = 1, recipe:
 
 @on_one_thread
 @torch.no_grad()
-def misclassified(model: nn.Module, data: Dataset) -> set[int]:
-    """The indices of ``data``'s samples whose class ``model`` gets wrong, in evaluation mode
-    (classification only; the model's mode is restored): which samples, not just how many."""
+def _wrong(model: nn.Module, data: Dataset, caller: str) -> torch.Tensor:
+    """Per sample of ``data``: does ``model`` get its class wrong? In evaluation mode, the mode restored."""
     check_module("model", model)
     check_dataset("data", data)
     if data.task != "classification":
-        raise ValueError(f"misclassified needs a classification data set; {data.name!r} is {data.task}")
+        raise ValueError(f"{caller} needs a classification data set; {data.name!r} is {data.task}")
     was_training = model.training
     model.eval()
     try:
-        wrong = model(data.x).argmax(1) != data.y
+        return model(data.x).argmax(1) != data.y
     finally:
         model.train(was_training)
-    return set(torch.nonzero(wrong).flatten().tolist())
+
+
+def misclassified(model: nn.Module, data: Dataset) -> set[int]:
+    """The indices of ``data``'s samples whose class ``model`` gets wrong, in evaluation mode
+    (classification only; the model's mode is restored): which samples, not just how many."""
+    return set(torch.nonzero(_wrong(model, data, "misclassified")).flatten().tolist())
 
 
 def error_rate(model: nn.Module, data: Dataset) -> float:
     """The fraction of ``data``'s samples whose class the model gets wrong (see :func:`misclassified`)."""
-    return len(misclassified(model, data)) / len(data)
+    return _wrong(model, data, "error_rate").float().mean().item()
